@@ -1,0 +1,127 @@
+"""``prefetch_related`` and ``fetch_related``: one query per relation level, whatever the row count.
+
+Barrier: given loaded instances and relation paths, runs one QuerySet per level and stores the
+results in the instances' relation caches; it builds no SQL itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from covet.database.exceptions import FieldError
+from covet.database.orm.expressions import F, Q
+
+__all__ = ["prefetch_objects"]
+
+
+async def prefetch_objects(instances: Sequence[Any], lookups: Sequence[Any]) -> None:
+    """Load each relation path in ``lookups`` (str or ``Prefetch``) for all ``instances``."""
+    from covet.database.orm.query import Prefetch
+
+    instances = [obj for obj in instances if obj is not None]
+    if not instances:
+        return
+    for lookup in lookups:
+        if isinstance(lookup, Prefetch):
+            path, qs, to_attr = lookup.lookup, lookup.queryset, lookup.to_attr
+        else:
+            path, qs, to_attr = lookup, None, None
+        level: list[Any] = list(instances)
+        parts = path.split("__")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            level = await _load_level(level, part, path, qs if last else None,
+                                      to_attr if last else None)
+            if not level:
+                break
+
+
+def _relation(model: Any, part: str, path: str) -> Any:
+    rel = model._meta.relations.get(part)
+    if rel is None:
+        msg = model._meta.unknown_field_message(part, path)
+        raise FieldError(f"cannot prefetch {path!r}: {msg}")
+    return rel
+
+
+def _base_qs(rel: Any, qs: Any) -> Any:
+    base = qs if qs is not None else rel.target.objects.all()
+    if base._order is None and not rel.target._meta.ordering:
+        base = base.order_by("pk")
+    return base
+
+
+async def _load_level(objs: list[Any], part: str, path: str, qs: Any,
+                      to_attr: str | None) -> list[Any]:
+    rel = _relation(type(objs[0]), part, path)
+    if rel.kind in ("fk", "o2o"):
+        return await _load_forward(objs, rel, qs, to_attr)
+    cache_key = f"_prefetched_{rel.name}"
+    if qs is None and to_attr is None and all(cache_key in o.__dict__ for o in objs):
+        return _flatten(o.__dict__[cache_key] for o in objs)
+    if rel.kind in ("reverse_fk", "reverse_o2o"):
+        return await _load_reverse(objs, rel, qs, to_attr)
+    return await _load_many(objs, rel, qs, to_attr)
+
+
+def _flatten(values: Any) -> list[Any]:
+    out: list[Any] = []
+    seen: set[int] = set()
+    for v in values:
+        items = v if isinstance(v, list) else ([] if v is None else [v])
+        for item in items:
+            if id(item) not in seen:
+                seen.add(id(item))
+                out.append(item)
+    return out
+
+
+async def _load_forward(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
+    field = rel.field
+    if qs is None and to_attr is None and all(rel.cache_name in o.__dict__ for o in objs):
+        return _flatten(o.__dict__[rel.cache_name] for o in objs)
+    ids = list({o.__dict__.get(field.attname) for o in objs} - {None})
+    found = {}
+    if ids:
+        found = {t.pk: t for t in await _base_qs(rel, qs).filter(pk__in=ids)}
+    for o in objs:
+        target = found.get(o.__dict__.get(field.attname))
+        o.__dict__[to_attr or rel.cache_name] = target
+    return list(found.values())
+
+
+async def _load_reverse(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
+    field = rel.field
+    pks = [o.pk for o in objs]
+    children = await _base_qs(rel, qs).filter(**{f"{field.attname}__in": pks})
+    groups: dict[Any, list[Any]] = {}
+    by_pk = {o.pk: o for o in objs}
+    for child in children:
+        key = child.__dict__[field.attname]
+        groups.setdefault(key, []).append(child)
+        child.__dict__[f"_cache_{field.name}"] = by_pk.get(key)
+    single = rel.kind == "reverse_o2o"
+    for o in objs:
+        items = groups.get(o.pk, [])
+        value: Any = (items[0] if items else None) if single else items
+        o.__dict__[to_attr or f"_prefetched_{rel.name}"] = value
+    return children
+
+
+async def _load_many(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
+    back = rel.field.reverse_name_for(rel)
+    pks = [o.pk for o in objs]
+    base = _base_qs(rel, qs)
+    # The source filter and the source-key annotation come first so they share one join.
+    base = base._chain(
+        _filters=(Q(**{f"{back}__pk__in": pks}),) + base._filters,
+        _annotations=(("_prefetch_src", F(f"{back}__pk")),) + base._annotations,
+    )
+    groups: dict[Any, list[Any]] = {}
+    targets = await base
+    for t in targets:
+        groups.setdefault(t.__dict__.pop("_prefetch_src"), []).append(t)
+    for o in objs:
+        o.__dict__[to_attr or f"_prefetched_{rel.name}"] = groups.get(o.pk, [])
+    return targets

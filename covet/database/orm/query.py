@@ -1,0 +1,585 @@
+"""``QuerySet``: a lazy, immutable description of a query over one model.
+
+Barrier: a QuerySet holds *intents* (filters, ordering, limits, annotations, what to return) and
+never SQL. Every method returns a clone. Awaiting it (or a terminal coroutine such as ``count()``)
+asks the builder for a tree, the compiler for SQL text and the adapter for rows, then decodes them.
+
+``from covet.database.orm.query import Q, F`` is the import path the migration guide uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+
+from covet.database.exceptions import FieldError, IntegrityError
+from covet.database.orm import relationships as _relationships
+from covet.database.orm.aggregates import Aggregate
+from covet.database.orm.expressions import Expression, F, Q, Value
+from covet.database.orm.hydrate import RowPlan, model_columns
+from covet.database.orm.sql import compile_sql
+from covet.database.orm.sql.build import Builder
+from covet.database.orm.sql.tree import Node, and_, select
+
+if TYPE_CHECKING:
+    from covet.database.adapters.base import Adapter
+    from covet.database.orm.models import Model
+
+__all__ = ["QuerySet", "Q", "F", "Value", "CompiledQuery", "RawQuerySet", "Prefetch"]
+
+T = TypeVar("T")
+M = TypeVar("M", bound="Model")
+
+
+class CompiledQuery(NamedTuple):
+    """The SQL text and the parameters a QuerySet would send (``qs.sql()``)."""
+
+    sql: str
+    params: list[Any]
+
+    def __str__(self) -> str:
+        return f"{self.sql}  -- params: {self.params!r}"
+
+
+class Prefetch:
+    """``prefetch_related(Prefetch('posts', queryset=Post.objects.filter(...), to_attr='x'))``."""
+
+    def __init__(self, lookup: str, queryset: QuerySet[Any] | None = None,
+                 to_attr: str | None = None) -> None:
+        self.lookup = lookup
+        self.queryset = queryset
+        self.to_attr = to_attr
+
+    def __repr__(self) -> str:
+        return f"Prefetch({self.lookup!r}, to_attr={self.to_attr!r})"
+
+
+async def _adapter(alias: str) -> Adapter:
+    from covet.database.connections import get_adapter
+
+    return await get_adapter(alias)
+
+
+def _dialect(alias: str) -> str:
+    from covet.database.connections import adapter_for
+
+    return adapter_for(alias).dialect
+
+
+class QuerySet(Generic[T]):
+    """A lazy query; ``await qs`` runs it and returns a list."""
+
+    __slots__ = ("model", "_filters", "_order", "_limit", "_offset", "_distinct", "_mode",
+                 "_fields", "_annotations", "_select_related", "_prefetch", "_using")
+
+    def __init__(self, model: type[Model], using: str = "default") -> None:
+        self.model = model
+        self._filters: tuple[Q, ...] = ()
+        self._order: tuple[str, ...] | None = None
+        self._limit: int | None = None
+        self._offset: int | None = None
+        self._distinct = False
+        self._mode = "model"
+        self._fields: tuple[str, ...] = ()
+        self._annotations: tuple[tuple[str, Any], ...] = ()
+        self._select_related: tuple[str, ...] = ()
+        self._prefetch: tuple[Any, ...] = ()
+        self._using = using
+
+    def _chain(self, **changes: Any) -> Any:
+        qs = object.__new__(type(self))
+        for slot in QuerySet.__slots__:
+            object.__setattr__(qs, slot, getattr(self, slot))
+        for key, value in changes.items():
+            object.__setattr__(qs, key, value)
+        return qs
+
+    # building intents -------------------------------------------------------------------
+    def all(self) -> QuerySet[T]:
+        return self._chain()
+
+    def filter(self, *args: Q, **kwargs: Any) -> QuerySet[T]:
+        """Rows matching every condition (``age__gt=18``, ``Q(a=1) | Q(b=2)``)."""
+        if not args and not kwargs:
+            return self._chain()
+        return self._chain(_filters=self._filters + (Q(*args, **kwargs),))
+
+    def exclude(self, *args: Q, **kwargs: Any) -> QuerySet[T]:
+        """Rows not matching the conditions (NULLs kept, as in Django)."""
+        return self._chain(_filters=self._filters + (~Q(*args, **kwargs),))
+
+    def order_by(self, *fields: str) -> QuerySet[T]:
+        """Sort by fields; ``-field`` is descending, ``'?'`` is random."""
+        return self._chain(_order=tuple(fields))
+
+    def limit(self, n: int) -> QuerySet[T]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"limit() takes a non-negative integer, not {n!r}")
+        return self._chain(_limit=n)
+
+    def offset(self, n: int) -> QuerySet[T]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"offset() takes a non-negative integer, not {n!r}")
+        return self._chain(_offset=n)
+
+    def distinct(self) -> QuerySet[T]:
+        return self._chain(_distinct=True)
+
+    def using(self, alias: str) -> QuerySet[T]:
+        return self._chain(_using=alias)
+
+    def values(self, *fields: str) -> QuerySet[dict[str, Any]]:
+        """Rows as dicts of the named fields (all fields when none are named)."""
+        return self._chain(_mode="dict", _fields=tuple(fields))  # type: ignore[no-any-return]
+
+    def values_list(self, *fields: str, flat: bool = False) -> QuerySet[Any]:
+        """Rows as tuples; ``flat=True`` with one field gives the bare values."""
+        if flat and len(fields) != 1:
+            raise TypeError("values_list(flat=True) takes exactly one field")
+        return self._chain(_mode="flat" if flat else "tuple", _fields=tuple(fields))  # type: ignore[no-any-return]
+
+    def annotate(self, *args: Aggregate, **kwargs: Any) -> QuerySet[T]:
+        """Add computed values: aggregates per row (or per group after ``values()``)."""
+        new = list(self._annotations)
+        for agg in args:
+            if not isinstance(agg, Aggregate):
+                raise TypeError("positional arguments to annotate() must be aggregates")
+            new.append((agg.default_alias, agg))
+        for name, expr in kwargs.items():
+            if not isinstance(expr, Expression):
+                expr = Value(expr)
+            if name in self.model._meta.fields_map:
+                raise FieldError(f"annotation {name!r} clashes with the field "
+                                 f"{self.model.__name__}.{name}")
+            new.append((name, expr))
+        return self._chain(_annotations=tuple(new))
+
+    def select_related(self, *fields: str) -> QuerySet[T]:
+        """Load related objects in the same query (a JOIN) or, for reverse and many-to-many
+        relations, in one extra query each."""
+        return self._chain(_select_related=self._select_related + fields)
+
+    def prefetch_related(self, *lookups: str | Prefetch) -> QuerySet[T]:
+        """Load related objects with one extra query per relation level."""
+        return self._chain(_prefetch=self._prefetch + lookups)
+
+    def __getitem__(self, key: Any) -> QuerySet[T]:
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise ValueError("QuerySet slices do not support a step")
+            start = key.start or 0
+            if start < 0 or (key.stop is not None and key.stop < 0):
+                raise ValueError("QuerySet slices do not support negative indexes")
+            qs = self.offset(start) if start else self._chain()
+            if key.stop is not None:
+                qs = qs.limit(max(0, key.stop - start))
+            return qs
+        raise TypeError(
+            f"QuerySets are lazy and cannot be indexed; use 'await qs.first()', "
+            f"'await qs.offset({key!r}).first()' or '(await qs)[{key!r}]'"
+        )
+
+    # building the tree ------------------------------------------------------------------
+    def _annotate_builder(self, b: Builder) -> dict[str, Any]:
+        from covet.database.orm.sql.joins import annotation_node, multi_root
+
+        convs: dict[str, Any] = {}
+        group = self._mode != "model" and bool(self._fields)
+        roots = {multi_root(self.model, p) for _, e in self._annotations
+                 if isinstance(e, Aggregate) for p in e.field_names()} - {None}
+        for name, expr in self._annotations:
+            node, field, is_agg, conv = annotation_node(b, expr, grouped=group,
+                                                        isolate=len(roots) > 1)
+            b.annotations[name] = (node, field, is_agg)
+            convs[name] = conv
+        return convs
+
+    def _where(self, b: Builder) -> tuple[Node | None, Node | None]:
+        where: list[Node] = []
+        having: list[Node] = []
+        for i, q in enumerate(self._filters):
+            b.scope = i
+            node = b.where(q)
+            uses_agg = any(
+                k.split("__", 1)[0] in b.annotations and b.annotations[k.split("__", 1)[0]][2]
+                for k, _ in q.leaves()
+            )
+            (having if uses_agg else where).append(node)
+        b.scope = 0
+
+        def combine(nodes: list[Node]) -> Node | None:
+            if not nodes:
+                return None
+            return and_(*nodes)
+
+        return combine(where), combine(having)
+
+    def _build(self, dialect: str, params: list[Any] | None = None,
+               counter: list[int] | None = None) -> tuple[Node, list[Any], RowPlan]:
+        if _relationships._pending:
+            _relationships.finalize_pending()
+        b = Builder(self.model, dialect, params, counter)
+        return self._build_with(b)
+
+    def _build_with(self, b: Builder) -> tuple[Node, list[Any], RowPlan]:
+        model = self.model
+        meta = model._meta
+        convs = self._annotate_builder(b)
+        where, having = self._where(b)
+        columns: list[tuple[Node, str | None]] = []
+        group_by: tuple[Node, ...] = ()
+        has_agg = any(v[2] for v in b.annotations.values())
+        if self._mode == "model":
+            names, conv_pairs = model_columns(model, b.dialect)
+            converters = list(conv_pairs)
+            columns = [(("col", b.alias, f.column), None) for f in meta.fields]
+            if has_agg:
+                group_by = tuple(c for c, _ in columns)
+            names_l = list(names)
+            for name, _ in self._annotations:
+                if convs[name] is not None:
+                    converters.append((len(columns), convs[name]))
+                columns.append((b.annotations[name][0], name))
+                names_l.append(name)
+            from covet.database.orm.sql.joins import select_related_plan
+
+            related = select_related_plan(b, self._select_related, columns, converters)
+            plan = RowPlan("model", names_l, converters, model=model, related=related)
+        else:
+            fields = self._fields or tuple(f.attname for f in meta.fields) + tuple(
+                n for n, _ in self._annotations)
+            converters = []
+            keys = []
+            value_nodes = []
+            for i, name in enumerate(fields):
+                if name in b.annotations:
+                    node = b.annotations[name][0]
+                    conv = convs[name]
+                else:
+                    r = b.resolve(name, allow_relation_end=True)
+                    if r.rest:
+                        raise FieldError(f"values({name!r}): {r.rest[0]!r} is not a field of "
+                                         f"{r.model.__name__}")
+                    node = r.node
+                    conv = r.field.from_db_converter(b.dialect) if r.field is not None else None
+                    value_nodes.append(node)
+                if conv is not None:
+                    converters.append((i, conv))
+                columns.append((node, name))
+                keys.append(name)
+            if self._fields:
+                extra = [n for n, _ in self._annotations if n not in fields]
+                for name in extra:  # annotations not named in values() still come along
+                    if convs[name] is not None:
+                        converters.append((len(columns), convs[name]))
+                    columns.append((b.annotations[name][0], name))
+                    keys.append(name)
+            if has_agg:
+                group_by = tuple(value_nodes) if self._fields else tuple(
+                    ("col", b.alias, f.column) for f in meta.fields)
+            plan = RowPlan(self._mode, keys, converters)
+        order_names = self._order if self._order is not None else tuple(meta.ordering)
+        order = b.order(order_names)
+        limit = b.param(self._limit) if self._limit is not None else None
+        offset = b.param(self._offset) if self._offset else None
+        tree = select(
+            tuple(columns), ("table", meta.db_table, None if b.alias == meta.db_table else b.alias),
+            distinct=self._distinct, joins=tuple(b.joins), where=where, group_by=group_by,
+            having=having, order_by=order, limit=limit, offset=offset,
+        )
+        return tree, b.params, plan
+
+    def _as_subquery(self, b: Builder) -> Node:
+        """This QuerySet as ``IN (subquery)``: one column (the primary key by default)."""
+        qs = self
+        if qs._mode == "model":
+            qs = qs._chain(_mode="flat", _fields=("pk",))
+        elif len(qs._fields) != 1:
+            raise FieldError("a QuerySet used with __in must select exactly one field: use "
+                             "values_list('field', flat=True)")
+        child = b.child(qs.model)
+        tree, _, _ = qs._build_with(child)
+        return tree
+
+    def sql(self) -> CompiledQuery:
+        """The SQL and parameters this QuerySet sends, without running anything."""
+        dialect = _dialect(self._using)
+        tree, params, _ = self._build(dialect)
+        return CompiledQuery(compile_sql(tree, dialect), params)
+
+    def __repr__(self) -> str:
+        try:
+            text = self.sql().sql
+        except Exception as exc:  # noqa: BLE001 - repr must not raise
+            text = f"<cannot build: {exc}>"
+        return f"<QuerySet {self.model.__name__}: {text}>"
+
+    # running ----------------------------------------------------------------------------
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self._fetch_all().__await__()
+
+    async def _fetch_all(self) -> list[T]:
+        adapter = await _adapter(self._using)
+        tree, params, plan = self._build(adapter.dialect)
+        rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
+        results = plan.decode(rows)
+        await self._after_fetch(results)
+        return results
+
+    async def _after_fetch(self, results: list[Any]) -> None:
+        if self._mode != "model" or not results:
+            return
+        from covet.database.orm.prefetch import prefetch_objects
+        from covet.database.orm.sql.joins import split_select_related
+
+        _, reverse = split_select_related(self.model, self._select_related)
+        lookups = list(reverse) + list(self._prefetch)
+        if lookups:
+            await prefetch_objects(results, lookups)
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for obj in self.iterator():
+            yield obj
+
+    async def iterator(self, chunk_size: int = 2000) -> AsyncIterator[T]:
+        """Stream results in chunks (a server-side cursor on PostgreSQL)."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        adapter = await _adapter(self._using)
+        tree, params, plan = self._build(adapter.dialect)
+        sql = compile_sql(tree, adapter.dialect)
+        async for rows in adapter.run_iterate(sql, params, chunk_size):
+            results = plan.decode(rows)
+            await self._after_fetch(results)
+            for obj in results:
+                yield obj
+
+    async def get(self, *args: Q, **kwargs: Any) -> T:
+        """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
+        qs = self.filter(*args, **kwargs) if (args or kwargs) else self
+        if qs._limit is None and not qs._offset:
+            qs = qs._chain(_limit=2, _order=())
+        rows = await qs
+        if len(rows) == 1:
+            return rows[0]
+        desc = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        if not rows:
+            raise self.model.DoesNotExist(
+                f"{self.model.__name__} matching query does not exist ({desc or 'no filters'})")
+        raise self.model.MultipleObjectsReturned(
+            f"get() returned more than one {self.model.__name__} ({desc or 'no filters'}); "
+            f"use filter() or first()")
+
+    def _ordered(self, reverse: bool) -> QuerySet[T]:
+        order = self._order if self._order is not None else tuple(self.model._meta.ordering)
+        if not order:
+            order = ("pk",)
+        if reverse:
+            order = tuple(o[1:] if o.startswith("-") else "-" + o for o in order if o != "?")
+        return self._chain(_order=order)
+
+    async def first(self) -> T | None:
+        """The first row (by the ordering, else by primary key), or None."""
+        rows = await self._ordered(False)._chain(_limit=1)
+        return rows[0] if rows else None
+
+    async def last(self) -> T | None:
+        """The last row (by the ordering, else by primary key), or None."""
+        rows = await self._ordered(True)._chain(_limit=1)
+        return rows[0] if rows else None
+
+    async def count(self) -> int:
+        adapter = await _adapter(self._using)
+        tree, params = self._count_tree(adapter.dialect)
+        rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
+        return int(rows[0][0])
+
+    def _count_tree(self, dialect: str) -> tuple[Node, list[Any]]:
+        count_star: Node = ("func", "COUNT", (("star",),), False)
+        needs_sub = (self._distinct or self._limit is not None or self._offset
+                     or any(isinstance(e, Aggregate) for _, e in self._annotations)
+                     or bool(self._annotations))
+        if needs_sub:
+            inner, params, _ = self._chain(_order=())._build(dialect)
+            return select(((count_star, None),), ("subquery", inner, "subquery")), params
+        b = Builder(self.model, dialect)
+        where, _ = self._where(b)
+        tree = select(((count_star, None),), ("table", self.model._meta.db_table, None),
+                      joins=tuple(b.joins), where=where)
+        return tree, b.params
+
+    async def exists(self) -> bool:
+        adapter = await _adapter(self._using)
+        b = Builder(self.model, adapter.dialect)
+        where, having = self._where(b)
+        if having is not None or self._limit is not None or self._offset or self._distinct:
+            inner, params, _ = self._chain(_order=())._build(adapter.dialect)
+            tree = select(((("int", 1), "a"),), ("subquery", inner, "subquery"),
+                          limit=("param", len(params) + 1))
+            params = params + [1]
+        else:
+            tree = select(((("int", 1), "a"),), ("table", self.model._meta.db_table, None),
+                          joins=tuple(b.joins), where=where, limit=b.param(1))
+            params = b.params
+        rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
+        return bool(rows)
+
+    async def aggregate(self, *args: Aggregate, **kwargs: Aggregate) -> dict[str, Any]:
+        """Aggregate over the rows: ``aggregate(Avg('age'))`` -> ``{'age__avg': ...}``."""
+        named: list[tuple[str, Aggregate]] = [(a.default_alias, a) for a in args]
+        named += list(kwargs.items())
+        for name, agg in named:
+            if not isinstance(agg, Aggregate):
+                raise TypeError(f"aggregate({name}=...) takes an aggregate such as Count('id')")
+        if not named:
+            raise TypeError("aggregate() needs at least one aggregate")
+        adapter = await _adapter(self._using)
+        dialect = adapter.dialect
+        if self._limit is not None or self._offset or self._distinct or self._annotations:
+            inner_qs = self._chain(_order=())
+            inner, params, _ = inner_qs._build(dialect)
+            b = Builder(self.model, dialect, params, alias="subquery")
+            from_: Node = ("subquery", inner, "subquery")
+        else:
+            b = Builder(self.model, dialect)
+            from_ = ("table", self.model._meta.db_table, None)
+        where, _ = (None, None) if from_[0] == "subquery" else self._where(b)
+        columns = []
+        convs = []
+        for name, agg in named:
+            columns.append((b.aggregate(agg), name))
+            convs.append(b.aggregate_converter(agg))
+        tree = select(tuple(columns), from_, joins=tuple(b.joins), where=where)
+        rows = await adapter.run_fetch(compile_sql(tree, dialect), b.params)
+        row = rows[0]
+        return {name: (conv(v) if conv is not None and v is not None else v)
+                for (name, _), conv, v in zip(named, convs, row)}
+
+    async def update(self, **kwargs: Any) -> int:
+        """UPDATE the matching rows; values are validated, ``F('x') + 1`` works. Returns the count."""
+        from covet.database.orm import persistence
+
+        return await persistence.update_queryset(self, kwargs)
+
+    async def delete(self) -> int:
+        """DELETE the matching rows; returns how many were deleted."""
+        from covet.database.orm import persistence
+
+        return await persistence.delete_queryset(self)
+
+    def _where_pk_subquery(self, dialect: str) -> tuple[Node | None, list[Any]]:
+        """A WHERE for UPDATE/DELETE: plain when no joins are needed, else ``pk IN (...)``."""
+        b = Builder(self.model, dialect)
+        where, having = self._where(b)
+        if not b.joins and having is None and self._limit is None and not self._offset:
+            return where, b.params
+        inner, params, _ = self._chain(_mode="flat", _fields=("pk",), _order=())._build(dialect)
+        pk = self.model._meta.pk
+        return ("in", ("col", self.model._meta.db_table, pk.column), inner, False), params
+
+    async def in_bulk(self, id_list: Iterable[Any] | None = None, *,
+                      field_name: str = "pk") -> dict[Any, T]:
+        """``{value: object}`` for the given values of ``field_name`` (all rows when None)."""
+        qs = self if id_list is None else self.filter(**{f"{field_name}__in": list(id_list)})
+        attname = self.model._meta.get_field(field_name).attname
+        return {obj.__dict__[attname]: obj for obj in await qs}
+
+    async def get_or_create(self, defaults: dict[str, Any] | None = None,
+                            **kwargs: Any) -> tuple[T, bool]:
+        """Get the matching row, or create it from ``kwargs`` and ``defaults``."""
+        from covet.database.transaction import transaction
+
+        try:
+            return await self.get(**kwargs), False
+        except self.model.DoesNotExist:
+            pass
+        params = {k: v for k, v in kwargs.items() if "__" not in k}
+        params.update(defaults or {})
+        try:
+            async with transaction(using=self._using):
+                obj = await self.model.create(**params)
+            return obj, True  # type: ignore[return-value]
+        except IntegrityError:
+            return await self.get(**kwargs), False
+
+    async def update_or_create(self, defaults: dict[str, Any] | None = None,
+                               **kwargs: Any) -> tuple[T, bool]:
+        """Update the matching row with ``defaults``, or create it."""
+        from covet.database.transaction import transaction
+
+        async with transaction(using=self._using):
+            try:
+                obj: Any = await self.get(**kwargs)
+            except self.model.DoesNotExist:
+                obj, created = await self.get_or_create(defaults, **kwargs)
+                if not created:
+                    for key, value in (defaults or {}).items():
+                        setattr(obj, key, value)
+                    await obj.save()
+                return obj, created
+            for key, value in (defaults or {}).items():
+                setattr(obj, key, value)
+            await obj.save(update_fields=list(defaults or {}) or None)
+            return obj, False
+
+    async def bulk_create(self, objs: Iterable[Any], batch_size: int | None = None, *,
+                          progress: Callable[[int, int], None] | None = None) -> list[Any]:
+        """INSERT many objects in batches, atomically; primary keys are set on the objects."""
+        from covet.database.orm import persistence
+
+        return await persistence.bulk_create(self.model, list(objs), batch_size, progress,
+                                             self._using)
+
+    async def bulk_update(self, objs: Iterable[Any], fields: Sequence[str],
+                          batch_size: int | None = None) -> int:
+        """UPDATE the given fields of many objects (one statement per object, pipelined)."""
+        from covet.database.orm import persistence
+
+        return await persistence.bulk_update(self.model, list(objs), fields, batch_size,
+                                             self._using)
+
+    def raw(self, sql: str, params: Sequence[Any] | None = None) -> RawQuerySet[T]:
+        """Instances from your own SQL (``$1`` placeholders on every database)."""
+        return RawQuerySet(self.model, sql, list(params or ()), self._using)
+
+    async def explain(self, analyze: bool = False) -> Any:
+        """The database's plan for this query (``EXPLAIN QUERY PLAN`` / ``EXPLAIN (FORMAT JSON)``)."""
+        adapter = await _adapter(self._using)
+        tree, params, _ = self._build(adapter.dialect)
+        return await adapter.explain(compile_sql(tree, adapter.dialect), params, analyze=analyze)
+
+
+class RawQuerySet(Generic[T]):
+    """``Model.objects.raw(sql, params)``: awaiting it returns model instances."""
+
+    def __init__(self, model: type[Model], sql: str, params: list[Any], using: str) -> None:
+        self.model = model
+        self.raw_sql = sql
+        self.params = params
+        self._using = using
+
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self._fetch().__await__()
+
+    async def _fetch(self) -> list[T]:
+        adapter = await _adapter(self._using)
+        rows = await adapter.fetch(self.raw_sql, self.params)
+        meta = self.model._meta
+        by_column = {f.column: f for f in meta.fields}
+        by_column.update({f.attname: f for f in meta.fields})
+        out = []
+        for row in rows:
+            values: dict[str, Any] = {}
+            for key, value in row.items():
+                field = by_column.get(key)
+                if field is None:
+                    values[key] = value
+                    continue
+                conv = field.from_db_converter(adapter.dialect)
+                values[field.attname] = conv(value) if conv is not None and value is not None else value
+            out.append(self.model._from_db(values))
+        return out
+
+    def __repr__(self) -> str:
+        return f"<RawQuerySet {self.model.__name__}: {self.raw_sql} params={self.params!r}>"
+
