@@ -15,7 +15,7 @@ __all__ = ["native", "NATIVE_AVAILABLE", "USE_NATIVE", "IMPORT_ERROR", "implemen
 native: ModuleType | None
 IMPORT_ERROR: str | None = None
 try:
-    from covet import _covet_rs as native  # type: ignore[attr-defined,no-redef]
+    from covet import _covet_rs as native
 except ImportError as exc:  # pragma: no cover - exercised only without a build
     native = None
     IMPORT_ERROR = str(exc)

@@ -116,7 +116,7 @@ class In(Lookup):
     @classmethod
     def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
         if hasattr(value, "_as_subquery"):
-            return ("in", lhs, b.subquery(value), False)
+            return ("in", lhs, value._as_subquery(b), False)
         return ("in", lhs, tuple(b.value(field, v) for v in value), False)
 
 

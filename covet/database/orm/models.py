@@ -54,7 +54,7 @@ class ModelBase(type):
                 )
             parent_meta = bmeta.meta_class or parent_meta
             inherited.extend((f.name, f.clone()) for f in bmeta.declared)
-        opts = Options(cls, meta, parent_meta)
+        opts = Options(cls, meta, parent_meta)  # type: ignore[arg-type]
         cls._meta = opts  # type: ignore[attr-defined]
         own_names = {k for k, _ in own}
         declared = [(k, v) for k, v in inherited if k not in own_names] + own
@@ -71,7 +71,7 @@ class ModelBase(type):
                                  f"'pk'/'objects'")
         if not any(isinstance(f, Field) and f.primary_key for _, f in declared):
             auto = AutoField()
-            auto.contribute_to_class(cls, "id")
+            auto.contribute_to_class(cls, "id")  # type: ignore[arg-type]
             setattr(cls, "id", auto)
             opts.add_field(auto)
         for fname, f in declared:
@@ -250,7 +250,7 @@ class Model(metaclass=ModelBase):
 
     async def refresh_from_db(self, fields: Iterable[str] | None = None) -> None:
         """Reload field values from the database (all, or only ``fields``)."""
-        fresh = await type(self).objects.get(pk=self.pk)  # type: ignore[attr-defined]
+        fresh = await type(self).objects.get(pk=self.pk)
         names = {self._meta.get_field(n).attname for n in fields} if fields else None
         for field in self._meta.fields:
             if names is None or field.attname in names:

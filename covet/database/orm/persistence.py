@@ -175,8 +175,8 @@ async def bulk_create(model: type[Model], objs: list[Any], batch_size: int | Non
                     rows.append(tuple(("param", base + j + 1) for j in range(len(fields))))
                 if not fields:  # only an automatic key: one DEFAULT VALUES insert per object
                     for obj in batch:
-                        tree = ("insert", meta.db_table, (), ((),), returning)
-                        res = await adapter.run_fetch(compile_sql(tree, dialect), [])
+                        empty: Any = ("insert", meta.db_table, (), ((),), returning)
+                        res = await adapter.run_fetch(compile_sql(empty, dialect), [])
                         obj.__dict__[pk.attname] = res[0][0]
                 else:
                     tree = ("insert", meta.db_table, tuple(f.column for f in fields),

@@ -115,7 +115,7 @@ async def _load_many(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) ->
     base = _base_qs(rel, qs)
     # The source filter and the source-key annotation come first so they share one join.
     base = base._chain(
-        _filters=(Q(**{f"{back}__pk__in": pks}),) + base._filters,
+        _filters=(Q((f"{back}__pk__in", pks)),) + base._filters,
         _annotations=(("_prefetch_src", F(f"{back}__pk")),) + base._annotations,
     )
     groups: dict[Any, list[Any]] = {}

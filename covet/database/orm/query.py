@@ -130,13 +130,13 @@ class QuerySet(Generic[T]):
 
     def values(self, *fields: str) -> QuerySet[dict[str, Any]]:
         """Rows as dicts of the named fields (all fields when none are named)."""
-        return self._chain(_mode="dict", _fields=tuple(fields))  # type: ignore[no-any-return]
+        return self._chain(_mode="dict", _fields=tuple(fields))
 
     def values_list(self, *fields: str, flat: bool = False) -> QuerySet[Any]:
         """Rows as tuples; ``flat=True`` with one field gives the bare values."""
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
-        return self._chain(_mode="flat" if flat else "tuple", _fields=tuple(fields))  # type: ignore[no-any-return]
+        return self._chain(_mode="flat" if flat else "tuple", _fields=tuple(fields))
 
     def annotate(self, *args: Aggregate, **kwargs: Any) -> QuerySet[T]:
         """Add computed values: aggregates per row (or per group after ``values()``)."""
@@ -578,7 +578,7 @@ class RawQuerySet(Generic[T]):
                 conv = field.from_db_converter(adapter.dialect)
                 values[field.attname] = conv(value) if conv is not None and value is not None else value
             out.append(self.model._from_db(values))
-        return out
+        return out  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"<RawQuerySet {self.model.__name__}: {self.raw_sql} params={self.params!r}>"

@@ -198,7 +198,7 @@ class ForeignKey(Field[M], Generic[M]):
         return self.target
 
     def _target_pk(self) -> Field[Any]:
-        return self.require_target()._meta.pk  # type: ignore[no-any-return]
+        return self.require_target()._meta.pk
 
     def db_type(self, dialect: str) -> str:
         pk = self._target_pk()

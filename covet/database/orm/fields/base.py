@@ -146,7 +146,7 @@ class Field(Generic[T]):
 
     def to_python(self, value: Any) -> T:
         """Coerce ``value`` (never None) to this field's Python type or raise ValidationError."""
-        return value  # type: ignore[no-any-return]
+        return value
 
     def clean(self, value: Any) -> T | None:
         """Validate one value the way ``save()`` and the query builder do, before any SQL."""

@@ -178,7 +178,7 @@ class Builder:
 
     def aggregate_converter(self, agg: Aggregate) -> Converter | None:
         source = None if agg.source == "*" else self.output_field(agg.source)
-        return aggregate_output(agg, source, self.dialect)  # type: ignore[no-any-return]
+        return aggregate_output(agg, source, self.dialect)
 
     # conditions -------------------------------------------------------------------------
     def where(self, q: Q, negated: bool = False) -> Node:

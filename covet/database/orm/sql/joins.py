@@ -60,15 +60,15 @@ def annotation_node(b: Builder, expr: Any, *, grouped: bool, isolate: bool
         sub = select(((inner, None),), ("table", b.model._meta.db_table, child.alias),
                      joins=tuple(child.joins),
                      where=("bin", "=", ("col", child.alias, pk), ("col", b.alias, pk)))
-        node: Node = ("subquery", sub)
+        subquery: Node = ("subquery", sub)
         if not grouped:
-            return node, field, False, conv
+            return subquery, field, False, conv
         if isinstance(expr, Avg):
             raise FieldError(
                 f"{expr!r} cannot be grouped together with other annotations over multi-valued "
                 f"relations without multiplying rows; compute it in a separate query")
         outer = "SUM" if expr.function in ("COUNT", "SUM") else expr.function
-        return ("func", outer, (node,), False), field, True, conv
+        return ("func", outer, (subquery,), False), field, True, conv
     if not isinstance(expr, Expression):
         expr = Value(expr)
     node = b.expression(expr)
@@ -79,7 +79,8 @@ def annotation_node(b: Builder, expr: Any, *, grouped: bool, isolate: bool
 
 def split_select_related(model: Any, names: Sequence[str]) -> tuple[list[str], list[str]]:
     """(forward paths served by JOINs, reverse/many-to-many paths served by prefetching)."""
-    forward, reverse = [], []
+    forward: list[str] = []
+    reverse: list[str] = []
     for name in names:
         m = model
         is_forward = True
