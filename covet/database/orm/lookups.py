@@ -111,7 +111,8 @@ class In(Lookup):
             raise FieldError(
                 f"{field.label}__in takes a list, tuple, set or QuerySet, not {type(value).__name__}"
             )
-        return [field.clean_lookup_value(v) for v in value if v is not None]
+        return [field.clean_lookup_value(v.pk if hasattr(v, "_meta") else v)
+                for v in value if v is not None]
 
     @classmethod
     def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:

@@ -60,8 +60,7 @@ class ModelBase(type):
         declared = [(k, v) for k, v in inherited if k not in own_names] + own
         opts.declared = [f for _, f in declared]  # type: ignore[attr-defined]
         for fname, f in declared:
-            if isinstance(f, Field):
-                f.name = fname
+            f.name = fname
         if opts.abstract:
             return cls
 

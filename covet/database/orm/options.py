@@ -107,7 +107,7 @@ class Options:
             raise FieldError(self.unknown_field_message(name)) from None
 
     def field_names(self) -> list[str]:
-        return [f.name for f in self.fields] + list(self.relations)
+        return [f.name for f in self.fields] + [r for r in self.relations if r[0] != "_"]
 
     def unknown_field_message(self, name: str, path: str | None = None) -> str:
         names = sorted(set(self.field_names()))

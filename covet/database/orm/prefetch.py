@@ -54,6 +54,11 @@ def _base_qs(rel: Any, qs: Any) -> Any:
 
 async def _load_level(objs: list[Any], part: str, path: str, qs: Any,
                       to_attr: str | None) -> list[Any]:
+    meta = type(objs[0])._meta
+    if part not in meta.relations and part not in meta.fields_map \
+            and all(part in o.__dict__ for o in objs):
+        # An earlier Prefetch(..., to_attr=part): continue from the objects it loaded.
+        return _flatten(o.__dict__[part] for o in objs)
     rel = _relation(type(objs[0]), part, path)
     if rel.kind in ("fk", "o2o"):
         return await _load_forward(objs, rel, qs, to_attr)
@@ -79,7 +84,14 @@ def _flatten(values: Any) -> list[Any]:
 
 async def _load_forward(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
     field = rel.field
-    if qs is None and to_attr is None and all(rel.cache_name in o.__dict__ for o in objs):
+
+    def cached(o: Any) -> bool:  # a cache is only good for the id it was loaded for
+        if rel.cache_name not in o.__dict__:
+            return False
+        value = o.__dict__[rel.cache_name]
+        return (value.pk if value is not None else None) == o.__dict__.get(field.attname)
+
+    if qs is None and to_attr is None and all(cached(o) for o in objs):
         return _flatten(o.__dict__[rel.cache_name] for o in objs)
     ids = list({o.__dict__.get(field.attname) for o in objs} - {None})
     found = {}
@@ -116,7 +128,7 @@ async def _load_many(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) ->
     # The source filter and the source-key annotation come first so they share one join.
     base = base._chain(
         _filters=(Q((f"{back}__pk__in", pks)),) + base._filters,
-        _annotations=(("_prefetch_src", F(f"{back}__pk")),) + base._annotations,
+        _annotations=(("_prefetch_src", F(f"{back}__pk"), 0),) + base._annotations,
     )
     groups: dict[Any, list[Any]] = {}
     targets = await base

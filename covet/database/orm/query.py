@@ -9,6 +9,7 @@ asks the builder for a tree, the compiler for SQL text and the adapter for rows,
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -70,7 +71,8 @@ class QuerySet(Generic[T]):
     """A lazy query; ``await qs`` runs it and returns a list."""
 
     __slots__ = ("model", "_filters", "_order", "_limit", "_offset", "_distinct", "_mode",
-                 "_fields", "_annotations", "_select_related", "_prefetch", "_using")
+                 "_fields", "_annotations", "_select_related", "_prefetch", "_using",
+                 "_values_at")
 
     def __init__(self, model: type[Model], using: str = "default") -> None:
         self.model = model
@@ -81,10 +83,13 @@ class QuerySet(Generic[T]):
         self._distinct = False
         self._mode = "model"
         self._fields: tuple[str, ...] = ()
-        self._annotations: tuple[tuple[str, Any], ...] = ()
+        #: (name, expression, how many filter() calls came before the annotate() call)
+        self._annotations: tuple[tuple[str, Any, int], ...] = ()
         self._select_related: tuple[str, ...] = ()
         self._prefetch: tuple[Any, ...] = ()
         self._using = using
+        #: how many annotations existed when values() was called: later ones join its rows
+        self._values_at = 0
 
     def _chain(self, **changes: Any) -> Any:
         qs = object.__new__(type(self))
@@ -130,28 +135,34 @@ class QuerySet(Generic[T]):
 
     def values(self, *fields: str) -> QuerySet[dict[str, Any]]:
         """Rows as dicts of the named fields (all fields when none are named)."""
-        return self._chain(_mode="dict", _fields=tuple(fields))
+        return self._chain(_mode="dict", _fields=tuple(fields),
+                           _values_at=len(self._annotations))
 
     def values_list(self, *fields: str, flat: bool = False) -> QuerySet[Any]:
         """Rows as tuples; ``flat=True`` with one field gives the bare values."""
         if flat and len(fields) != 1:
             raise TypeError("values_list(flat=True) takes exactly one field")
-        return self._chain(_mode="flat" if flat else "tuple", _fields=tuple(fields))
+        return self._chain(_mode="flat" if flat else "tuple", _fields=tuple(fields),
+                           _values_at=len(self._annotations))
 
     def annotate(self, *args: Aggregate, **kwargs: Any) -> QuerySet[T]:
         """Add computed values: aggregates per row (or per group after ``values()``)."""
         new = list(self._annotations)
+        before = len(self._filters)
+        named: list[tuple[str, Any]] = []
         for agg in args:
             if not isinstance(agg, Aggregate):
                 raise TypeError("positional arguments to annotate() must be aggregates")
-            new.append((agg.default_alias, agg))
-        for name, expr in kwargs.items():
+            named.append((agg.default_alias, agg))
+        named += list(kwargs.items())
+        meta = self.model._meta
+        for name, expr in named:
             if not isinstance(expr, Expression):
                 expr = Value(expr)
-            if name in self.model._meta.fields_map:
-                raise FieldError(f"annotation {name!r} clashes with the field "
-                                 f"{self.model.__name__}.{name}")
-            new.append((name, expr))
+            if name in meta.fields_map or name in meta.relations or name == "pk":
+                raise FieldError(f"annotation {name!r} clashes with the field or relation "
+                                 f"{self.model.__name__}.{name}; choose another name")
+            new.append((name, expr, before))
         return self._chain(_annotations=tuple(new))
 
     def select_related(self, *fields: str) -> QuerySet[T]:
@@ -170,10 +181,13 @@ class QuerySet(Generic[T]):
             start = key.start or 0
             if start < 0 or (key.stop is not None and key.stop < 0):
                 raise ValueError("QuerySet slices do not support negative indexes")
-            qs = self.offset(start) if start else self._chain()
-            if key.stop is not None:
-                qs = qs.limit(max(0, key.stop - start))
-            return qs
+            # Slicing a slice narrows it, like slicing a list (Django).
+            offset = (self._offset or 0) + start
+            limit = None if key.stop is None else max(0, key.stop - start)
+            if self._limit is not None:
+                left = max(0, self._limit - start)
+                limit = left if limit is None else min(limit, left)
+            return self._chain(_offset=offset or None, _limit=limit)
         raise TypeError(
             f"QuerySets are lazy and cannot be indexed; use 'await qs.first()', "
             f"'await qs.offset({key!r}).first()' or '(await qs)[{key!r}]'"
@@ -181,29 +195,34 @@ class QuerySet(Generic[T]):
 
     # building the tree ------------------------------------------------------------------
     def _annotate_builder(self, b: Builder) -> dict[str, Any]:
-        from covet.database.orm.sql.joins import annotation_node, multi_root
+        from covet.database.orm.sql.joins import annotation_node
 
         convs: dict[str, Any] = {}
         group = self._mode != "model" and bool(self._fields)
-        roots = {multi_root(self.model, p) for _, e in self._annotations
-                 if isinstance(e, Aggregate) for p in e.field_names()} - {None}
-        for name, expr in self._annotations:
-            node, field, is_agg, conv = annotation_node(b, expr, grouped=group,
-                                                        isolate=len(roots) > 1)
+        for name, expr, before in self._annotations:
+            node, field, is_agg, conv = annotation_node(b, expr, grouped=group, qs=self,
+                                                        before=before)
             b.annotations[name] = (node, field, is_agg)
             convs[name] = conv
         return convs
 
     def _where(self, b: Builder) -> tuple[Node | None, Node | None]:
+        from covet.database.orm.sql.joins import has_multi_aggregate, semi_join
+
         where: list[Node] = []
         having: list[Node] = []
+        # With annotations over multi-valued relations, a filter() across such a relation
+        # chooses objects (pk IN ...) instead of joining rows that would repeat them.
+        semi = self._mode == "model" and has_multi_aggregate(self)
         for i, q in enumerate(self._filters):
             b.scope = i
-            node = b.where(q)
-            uses_agg = any(
-                k.split("__", 1)[0] in b.annotations and b.annotations[k.split("__", 1)[0]][2]
-                for k, _ in q.leaves()
-            )
+            heads = [k.split("__", 1)[0] for k, _ in q.leaves()]
+            uses_agg = any(h in b.annotations and b.annotations[h][2] for h in heads)
+            uses_ann = any(h in b.annotations for h in heads)
+            if semi and not uses_ann and any(b.is_multi(k) for k, _ in q.leaves()):
+                node = semi_join(b, q)
+            else:
+                node = b.where(q)
             (having if uses_agg else where).append(node)
         b.scope = 0
 
@@ -236,7 +255,7 @@ class QuerySet(Generic[T]):
             if has_agg:
                 group_by = tuple(c for c, _ in columns)
             names_l = list(names)
-            for name, _ in self._annotations:
+            for name, *_ in self._annotations:
                 if convs[name] is not None:
                     converters.append((len(columns), convs[name]))
                 columns.append((b.annotations[name][0], name))
@@ -247,7 +266,7 @@ class QuerySet(Generic[T]):
             plan = RowPlan("model", names_l, converters, model=model, related=related)
         else:
             fields = self._fields or tuple(f.attname for f in meta.fields) + tuple(
-                n for n, _ in self._annotations)
+                n for n, *_ in self._annotations)
             converters = []
             keys = []
             value_nodes = []
@@ -267,8 +286,8 @@ class QuerySet(Generic[T]):
                     converters.append((i, conv))
                 columns.append((node, name))
                 keys.append(name)
-            if self._fields:
-                extra = [n for n, _ in self._annotations if n not in fields]
+            if self._fields and self._mode != "flat":
+                extra = [n for n, *_ in self._annotations[self._values_at:] if n not in fields]
                 for name in extra:  # annotations not named in values() still come along
                     if convs[name] is not None:
                         converters.append((len(columns), convs[name]))
@@ -278,7 +297,12 @@ class QuerySet(Generic[T]):
                 group_by = tuple(value_nodes) if self._fields else tuple(
                     ("col", b.alias, f.column) for f in meta.fields)
             plan = RowPlan(self._mode, keys, converters)
-        order_names = self._order if self._order is not None else tuple(meta.ordering)
+        if self._order is not None:
+            order_names = self._order
+        elif has_agg or (self._distinct and self._mode != "model"):
+            order_names = ()  # Meta.ordering does not apply to groupings or distinct values
+        else:
+            order_names = tuple(meta.ordering)
         order = b.order(order_names)
         limit = b.param(self._limit) if self._limit is not None else None
         offset = b.param(self._offset) if self._offset else None
@@ -338,8 +362,9 @@ class QuerySet(Generic[T]):
             await prefetch_objects(results, lookups)
 
     async def __aiter__(self) -> AsyncIterator[T]:
-        async for obj in self.iterator():
-            yield obj
+        async with aclosing(self.iterator()) as rows:
+            async for obj in rows:
+                yield obj
 
     async def iterator(self, chunk_size: int = 2000) -> AsyncIterator[T]:
         """Stream results in chunks (a server-side cursor on PostgreSQL)."""
@@ -348,11 +373,13 @@ class QuerySet(Generic[T]):
         adapter = await _adapter(self._using)
         tree, params, plan = self._build(adapter.dialect)
         sql = compile_sql(tree, adapter.dialect)
-        async for rows in adapter.run_iterate(sql, params, chunk_size):
-            results = plan.decode(rows)
-            await self._after_fetch(results)
-            for obj in results:
-                yield obj
+        # aclosing: the cursor's connection goes back to the pool as soon as the caller stops.
+        async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
+            async for rows in chunks:
+                results = plan.decode(rows)
+                await self._after_fetch(results)
+                for obj in results:
+                    yield obj
 
     async def get(self, *args: Q, **kwargs: Any) -> T:
         """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
@@ -369,6 +396,12 @@ class QuerySet(Generic[T]):
         raise self.model.MultipleObjectsReturned(
             f"get() returned more than one {self.model.__name__} ({desc or 'no filters'}); "
             f"use filter() or first()")
+
+    def _unordered(self) -> QuerySet[T]:
+        """The same rows without ORDER BY, unless a limit or offset makes the order matter."""
+        if self._limit is not None or self._offset:
+            return self
+        return self._chain(_order=())
 
     def _ordered(self, reverse: bool) -> QuerySet[T]:
         order = self._order if self._order is not None else tuple(self.model._meta.ordering)
@@ -397,10 +430,9 @@ class QuerySet(Generic[T]):
     def _count_tree(self, dialect: str) -> tuple[Node, list[Any]]:
         count_star: Node = ("func", "COUNT", (("star",),), False)
         needs_sub = (self._distinct or self._limit is not None or self._offset
-                     or any(isinstance(e, Aggregate) for _, e in self._annotations)
                      or bool(self._annotations))
         if needs_sub:
-            inner, params, _ = self._chain(_order=())._build(dialect)
+            inner, params, _ = self._unordered()._build(dialect)
             return select(((count_star, None),), ("subquery", inner, "subquery")), params
         b = Builder(self.model, dialect)
         where, _ = self._where(b)
@@ -411,13 +443,13 @@ class QuerySet(Generic[T]):
     async def exists(self) -> bool:
         adapter = await _adapter(self._using)
         b = Builder(self.model, adapter.dialect)
-        where, having = self._where(b)
-        if having is not None or self._limit is not None or self._offset or self._distinct:
-            inner, params, _ = self._chain(_order=())._build(adapter.dialect)
+        if self._annotations or self._limit is not None or self._offset or self._distinct:
+            inner, params, _ = self._unordered()._build(adapter.dialect)
             tree = select(((("int", 1), "a"),), ("subquery", inner, "subquery"),
                           limit=("param", len(params) + 1))
             params = params + [1]
         else:
+            where, _ = self._where(b)
             tree = select(((("int", 1), "a"),), ("table", self.model._meta.db_table, None),
                           joins=tuple(b.joins), where=where, limit=b.param(1))
             params = b.params
@@ -435,10 +467,21 @@ class QuerySet(Generic[T]):
             raise TypeError("aggregate() needs at least one aggregate")
         adapter = await _adapter(self._using)
         dialect = adapter.dialect
+        from covet.database.orm.sql.joins import aggregate_subqueries, multi_roots
+
+        if any(multi_roots(self.model, agg) for _, agg in named):
+            # Over multi-valued relations: each aggregate is its own subquery over the chosen
+            # rows, so no relation multiplies another's rows.
+            tree, params, convs = aggregate_subqueries(self, named, dialect)
+            rows = await adapter.run_fetch(compile_sql(tree, dialect), params)
+            return {name: (conv(v) if conv is not None and v is not None else v)
+                    for (name, _), conv, v in zip(named, convs, rows[0])}
         if self._limit is not None or self._offset or self._distinct or self._annotations:
-            inner_qs = self._chain(_order=())
+            inner_qs = self._unordered()
             inner, params, _ = inner_qs._build(dialect)
             b = Builder(self.model, dialect, params, alias="subquery")
+            for name, *_ in self._annotations:  # aggregate(Max('n')) over annotate(n=...)
+                b.annotations[name] = (("col", "subquery", name), None, False)
             from_: Node = ("subquery", inner, "subquery")
         else:
             b = Builder(self.model, dialect)
@@ -469,11 +512,12 @@ class QuerySet(Generic[T]):
 
     def _where_pk_subquery(self, dialect: str) -> tuple[Node | None, list[Any]]:
         """A WHERE for UPDATE/DELETE: plain when no joins are needed, else ``pk IN (...)``."""
-        b = Builder(self.model, dialect)
-        where, having = self._where(b)
-        if not b.joins and having is None and self._limit is None and not self._offset:
-            return where, b.params
-        inner, params, _ = self._chain(_mode="flat", _fields=("pk",), _order=())._build(dialect)
+        if not self._annotations:
+            b = Builder(self.model, dialect)
+            where, having = self._where(b)
+            if not b.joins and having is None and self._limit is None and not self._offset:
+                return where, b.params
+        inner, params, _ = self._unordered()._chain(_mode="flat", _fields=("pk",))._build(dialect)
         pk = self.model._meta.pk
         return ("in", ("col", self.model._meta.db_table, pk.column), inner, False), params
 
@@ -500,7 +544,12 @@ class QuerySet(Generic[T]):
                 obj = await self.model.create(**params)
             return obj, True  # type: ignore[return-value]
         except IntegrityError:
-            return await self.get(**kwargs), False
+            # Somebody else created it meanwhile; any other constraint failure is the caller's.
+            try:
+                return await self.get(**kwargs), False
+            except self.model.DoesNotExist:
+                pass
+            raise
 
     async def update_or_create(self, defaults: dict[str, Any] | None = None,
                                **kwargs: Any) -> tuple[T, bool]:

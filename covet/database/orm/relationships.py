@@ -123,6 +123,22 @@ class Relation:
         return f"<Relation {self.model.__name__}.{self.name} ({self.kind}) -> {self.target.__name__}>"
 
 
+def check_accessor(target: Any, rname: str, source: Any, label: str) -> None:
+    """Refuse a reverse accessor that would hide a field or another relation (Django E302-4)."""
+    clash = target._meta.fields_map.get(rname)
+    existing = target._meta.relations.get(rname)
+    if existing is not None and existing.model is not source:
+        # Another class of the same name (a model defined again, as a re-run notebook cell
+        # does): the new definition replaces the old one.
+        existing = None
+    if clash is not None or existing is not None:
+        other = f"the field {clash.label}" if clash is not None else repr(existing)
+        raise ConfigurationError(
+            f"the reverse accessor {target.__name__}.{rname} for {label} clashes with {other}; "
+            f"give {label} a distinct related_name=, e.g. related_name="
+            f"'{label.rsplit('.', 1)[-1]}_{target.__name__.lower()}s' (or '+' for none)")
+
+
 # ---------------------------------------------------------------------------------------------
 # forward relations
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +188,7 @@ class ForeignKey(Field[M], Generic[M]):
         if self.related_name == "+" or self.related_name and self.related_name.endswith("+"):
             return
         rname = self.reverse_name()
-        if rname in target._meta.fields_map:
-            raise ConfigurationError(
-                f"the reverse relation {target.__name__}.{rname} (from {self.label}) clashes "
-                f"with a field; set related_name= on {self.label}")
+        check_accessor(target, rname, self.model, self.label)
         rev = Relation(rname, "reverse_o2o" if self.relation_kind == "o2o" else "reverse_fk",
                        target, self.model, [(tpk.column, meta.db_table, self.column)],
                        self.relation_kind != "o2o", self)
@@ -288,9 +301,13 @@ class ForwardDescriptor:
         if instance is None:
             return self.field
         d = instance.__dict__
+        key = d.get(self.field.attname)
         if self.cache_name in d:
-            return d[self.cache_name]
-        if d.get(self.field.attname) is None:
+            cached = d[self.cache_name]
+            # A cache is only good for the id it was loaded for (``post.author_id = 7``).
+            if (cached.pk if cached is not None else None) == key:
+                return cached
+        if key is None:
             return None
         return UnloadedRelation(instance, self.field)
 
@@ -346,7 +363,7 @@ class RelatedManager:
     def all(self) -> Any:
         cache = self._cache
         if cache is not None:
-            return _Loaded(cache)
+            return _Loaded(cache, self.get_queryset)
         return self.get_queryset()
 
     def filter(self, *args: Any, **kwargs: Any) -> Any:
@@ -450,19 +467,39 @@ class ManyRelatedManager(RelatedManager):
             ).values_list(self.dst.attname, flat=True))
             new = [self.through(**{self.src.attname: self.instance.pk, self.dst.attname: i})
                    for i in ids if i not in existing]
+            if self.m2m.symmetrical:
+                mirrored = set(await self.through.objects.filter(
+                    **{self.dst.attname: self.instance.pk, f"{self.src.attname}__in": ids}
+                ).values_list(self.src.attname, flat=True))
+                new += [self.through(**{self.src.attname: i, self.dst.attname: self.instance.pk})
+                        for i in ids if i not in mirrored and i != self.instance.pk]
             if new:
                 await self.through.objects.bulk_create(new)
         self._forget()
 
+    def _links(self, ids: list[Any] | None) -> Any:
+        """The through rows linking this instance to ``ids`` (all when None), both ways when
+        the relation is symmetrical."""
+        from covet.database.orm.expressions import Q
+
+        mine = Q(**{self.src.attname: self.instance.pk})
+        if ids is not None:
+            mine &= Q(**{f"{self.dst.attname}__in": ids})
+        if self.m2m.symmetrical:
+            theirs = Q(**{self.dst.attname: self.instance.pk})
+            if ids is not None:
+                theirs &= Q(**{f"{self.src.attname}__in": ids})
+            mine |= theirs
+        return self.through.objects.filter(mine)
+
     async def remove(self, *objs: Any) -> None:
         ids = self._ids(objs)
         if ids:
-            await self.through.objects.filter(
-                **{self.src.attname: self.instance.pk, f"{self.dst.attname}__in": ids}).delete()
+            await self._links(ids).delete()
         self._forget()
 
     async def clear(self) -> None:
-        await self.through.objects.filter(**{self.src.attname: self.instance.pk}).delete()
+        await self._links(None).delete()
         self._forget()
 
     async def set(self, objs: Any) -> None:
@@ -473,9 +510,7 @@ class ManyRelatedManager(RelatedManager):
             current = set(await self.through.objects.filter(
                 **{self.src.attname: self.instance.pk}).values_list(self.dst.attname, flat=True))
             if current - ids:
-                await self.through.objects.filter(
-                    **{self.src.attname: self.instance.pk,
-                       f"{self.dst.attname}__in": list(current - ids)}).delete()
+                await self._links(list(current - ids)).delete()
             await self.add(*[i for i in ids if i not in current])
         self._forget()
 
@@ -492,12 +527,17 @@ class ManyRelatedManager(RelatedManager):
 
 
 class _Loaded:
-    """An already-loaded relation list that can still be awaited like a QuerySet."""
+    """An already-loaded relation list that can still be awaited like a QuerySet; chaining
+    (``.filter(...)``, ``.order_by(...)``) goes back to the database."""
 
-    __slots__ = ("items",)
+    __slots__ = ("items", "_queryset")
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(self, items: list[Any], queryset: Callable[[], Any]) -> None:
         self.items = items
+        self._queryset = queryset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queryset(), name)
 
     def __await__(self) -> Any:
         async def done() -> list[Any]:
@@ -507,6 +547,10 @@ class _Loaded:
 
     def __iter__(self) -> Any:
         return iter(self.items)
+
+    async def __aiter__(self) -> Any:
+        for item in self.items:
+            yield item
 
     def __len__(self) -> int:
         return len(self.items)
@@ -593,8 +637,11 @@ class ManyToManyField:
     is_relation = True
 
     def __init__(self, to: Any, *, related_name: str | None = None, through: Any = None,
-                 db_table: str | None = None) -> None:
+                 db_table: str | None = None, symmetrical: bool | None = None) -> None:
         self.to = to
+        #: a self-referential relation is symmetrical by default (Django): adding b to a's
+        #: friends also makes a one of b's friends, and there is no separate reverse accessor.
+        self.symmetrical = symmetrical
         self.related_name = related_name
         self.through = through
         self.db_table = db_table
@@ -605,7 +652,7 @@ class ManyToManyField:
 
     def clone(self) -> ManyToManyField:
         return ManyToManyField(self.to, related_name=self.related_name, through=self.through,
-                               db_table=self.db_table)
+                               db_table=self.db_table, symmetrical=self.symmetrical)
 
     def contribute_to_class(self, model: Any, name: str) -> None:
         self.name = name
@@ -616,6 +663,10 @@ class ManyToManyField:
 
     def _target_resolved(self, target: Any) -> None:
         self.target = target
+        if self.symmetrical is None:
+            # An explicit related_name asks for a reverse accessor: a directional relation.
+            self.symmetrical = (target is self.model and self.through is None
+                                and not self.related_name)
         if self.through is None:
             self._make_through(target)
         else:
@@ -664,16 +715,20 @@ class ManyToManyField:
                         (dst.column, target._meta.db_table, target._meta.pk.column)], True, self)
         model._meta.relations[self.name] = fwd
         setattr(model, self.name, ManyDescriptor(fwd, self))
-        if self.related_name and self.related_name.endswith("+"):
-            return
-        rname = self.reverse_name()
+        hidden = bool(self.related_name and self.related_name.endswith("+") or self.symmetrical)
+        rname = f"_reverse_{self.name}" if hidden else self.reverse_name()
+        if not hidden:
+            check_accessor(target, rname, model, self.label)
         rev = Relation(rname, "reverse_m2m", target, model,
                        [(target._meta.pk.column, tt, dst.column),
                         (src.column, model._meta.db_table, model._meta.pk.column)], True, self)
-        target._meta.relations[rname] = rev
-        setattr(target, rname, ManyDescriptor(rev, self))
+        target._meta.relations[rname] = rev  # hidden ones serve queries, not attributes
+        if not hidden:
+            setattr(target, rname, ManyDescriptor(rev, self))
 
     def reverse_name(self) -> str:
+        if self.related_name and self.related_name.endswith("+") or self.symmetrical:
+            return f"_reverse_{self.name}"
         if self.related_name:
             return self.related_name % {"class": self.model.__name__.lower(),
                                         "model_name": self.model.__name__.lower()}

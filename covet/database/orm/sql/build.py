@@ -9,6 +9,7 @@ field (``ValidationError``) and every name against the model (``FieldError``) be
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from covet.database.exceptions import FieldError, close_matches
@@ -24,18 +25,34 @@ if TYPE_CHECKING:
 __all__ = ["Builder", "Resolved"]
 
 
+def multi_root(model: Any, path: str) -> str | None:
+    """The prefix of ``path`` up to its first multi-valued relation, or None if there is none."""
+    walked = []
+    for part in path.split("__"):
+        rel = model._meta.relations.get(part)
+        if rel is None:
+            return None
+        walked.append(part)
+        if rel.multi_valued:
+            return "__".join(walked)
+        model = rel.target
+    return None
+
+
 class Resolved:
     """A resolved field path: the column node, its field, and what is left (lookup names)."""
 
-    __slots__ = ("node", "field", "rest", "model", "multi")
+    __slots__ = ("node", "field", "rest", "model", "multi", "joined")
 
     def __init__(self, node: Node, field: Field[Any] | None, rest: list[str], model: Any,
-                 multi: bool) -> None:
+                 multi: bool, joined: bool = False) -> None:
         self.node = node
         self.field = field
         self.rest = rest
         self.model = model
         self.multi = multi
+        #: the path went through a join, so the column can be NULL whatever its field says
+        self.joined = joined
 
 
 class Builder:
@@ -95,6 +112,8 @@ class Builder:
                 name = meta.pk.name
             rel = meta.relations.get(name)
             field = meta.fields_map.get(name)
+            if rel is None and (field is None or field.is_relation):
+                _check_resolved(meta, name, field)
             nxt = parts[i + 1] if i + 1 < len(parts) else None
             if rel is not None and nxt is not None and nxt not in LOOKUPS:
                 walked.append(name)
@@ -103,14 +122,15 @@ class Builder:
                 i += 1
                 continue
             if field is not None and not getattr(field, "is_m2m", False):
-                return Resolved(("col", alias, field.column), field, parts[i + 1:], model, multi)
+                return Resolved(("col", alias, field.column), field, parts[i + 1:], model, multi,
+                                bool(walked))
             if rel is not None and allow_relation_end:
                 # ``posts__isnull=True``, ``tags=tag``: compare the related primary key.
                 walked.append(name)
                 multi = multi or rel.multi_valued
                 alias, model = self.join(alias, rel, tuple(walked), multi)
                 pk = model._meta.pk
-                return Resolved(("col", alias, pk.column), pk, parts[i + 1:], model, multi)
+                return Resolved(("col", alias, pk.column), pk, parts[i + 1:], model, multi, True)
             where = "" if i == 0 else f" (following {'__'.join(parts[:i])!r})"
             raise FieldError(model._meta.unknown_field_message(parts[i], path).replace(
                 f"has no field {parts[i]!r}", f"has no field {parts[i]!r}{where}", 1))
@@ -133,6 +153,10 @@ class Builder:
         self._join_map[key] = result
         return result
 
+    def is_multi(self, key: str) -> bool:
+        """Whether the filter key ``key`` walks through a multi-valued relation."""
+        return multi_root(self.model, key) is not None
+
     # expressions ------------------------------------------------------------------------
     def expression(self, expr: Any) -> Node:
         if isinstance(expr, F):
@@ -146,10 +170,30 @@ class Builder:
         if isinstance(expr, Value):
             return self.param(expr.value)
         if isinstance(expr, CombinedExpression):
-            return ("bin", expr.op, self.expression(expr.lhs), self.expression(expr.rhs))
+            return ("bin", expr.op, self.operand(expr.lhs, expr.rhs),
+                    self.operand(expr.rhs, expr.lhs))
         if isinstance(expr, Aggregate):
             return self.aggregate(expr)
         raise FieldError(f"cannot use {expr!r} in a query")
+
+    def operand(self, expr: Any, other: Any) -> Node:
+        """One side of arithmetic. A plain value is converted through the other side's field
+        and cast to a wide type, so ``F('small') * 2`` cannot overflow a SMALLINT parameter
+        and a Decimal reaches SQLite as text it can compute with."""
+        if not isinstance(expr, Value) or isinstance(expr.value, bool):
+            return self.expression(expr)
+        value = expr.value
+        field = self.output_field(other) if not isinstance(other, Value) else None
+        if isinstance(value, int):
+            cast = "BIGINT"
+        elif isinstance(value, float):
+            cast = "DOUBLE PRECISION"
+        elif isinstance(value, Decimal):
+            cast = "NUMERIC"
+        else:
+            return self.param(field.to_db(value, self.dialect) if field is not None else value)
+        bound = str(value) if isinstance(value, Decimal) else value
+        return ("cast", self.param(bound), cast)
 
     def output_field(self, expr: Any) -> Field[Any] | None:
         if isinstance(expr, F):
@@ -204,13 +248,13 @@ class Builder:
             lhs, field, _agg = ann
             lookup_name = tail or "exact"
             return self._apply_lookup(lhs, field, lookup_name, value, key, negated, nullable=True)
+        if negated and multi_root(self.model, key) is not None:
+            return self._negated_multi(key, value)
         r = self.resolve(key)
         if len(r.rest) > 1:
             raise FieldError(self._bad_lookup_message(r.field, "__".join(r.rest), key))
         lookup_name = r.rest[0] if r.rest else "exact"
-        if r.multi and negated:
-            return self._negated_multi(key, value)
-        nullable = r.field is None or r.field.nullable or r.multi
+        nullable = r.field is None or r.field.nullable or r.joined
         return self._apply_lookup(r.node, r.field, lookup_name, value, key, negated, nullable)
 
     def _apply_lookup(self, lhs: Node, field: Field[Any] | None, lookup_name: str, value: Any,
@@ -218,6 +262,8 @@ class Builder:
         cls = LOOKUPS.get(lookup_name)
         if cls is None or (field is not None and not cls.applies_to(field)):
             raise FieldError(self._bad_lookup_message(field, lookup_name, key))
+        if hasattr(value, "_meta"):  # a model instance compares by its primary key
+            value = value.pk
         if value is None and not cls.takes_none:
             if lookup_name != "exact":
                 raise FieldError(f"{key}=None: None only works with exact/isnull; use "
@@ -272,6 +318,21 @@ class Builder:
                                  f"{r.model.__name__}")
             out.append((r.node, desc))
         return tuple(out)
+
+
+def _check_resolved(meta: Any, name: str, field: Any) -> None:
+    """A relation whose string target never resolved: say which model is missing."""
+    from covet.database.exceptions import ConfigurationError
+    from covet.database.orm.relationships import finalize_pending, unresolved_message
+
+    finalize_pending()
+    if name in meta.relations:
+        return
+    for candidate in [field, *meta.many_to_many]:
+        if candidate is not None and getattr(candidate, "is_relation", False) \
+                and getattr(candidate, "name", None) == name \
+                and getattr(candidate, "target", None) is None:
+            raise ConfigurationError(unresolved_message(str(candidate.to), candidate.label))
 
 
 class _PassThrough(Field[Any]):

@@ -35,11 +35,13 @@ def _column(field: Any, dialect: str) -> str:
         parts.append("PRIMARY KEY")
         if isinstance(field, AutoField) and dialect == "sqlite":
             parts.append("AUTOINCREMENT")
-        return " ".join(parts)
-    if not field.nullable:
-        parts.append("NOT NULL")
-    if field.unique:
-        parts.append("UNIQUE")
+        if not isinstance(field, ForeignKey):
+            return " ".join(parts)
+    else:
+        if not field.nullable:
+            parts.append("NOT NULL")
+        if field.unique:
+            parts.append("UNIQUE")
     if isinstance(field, ForeignKey):
         target = field.require_target()
         if field.on_delete == SET_DEFAULT:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from covet.database.orm.sql.tree import BINARY_OPERATORS, FUNCTIONS, Node
+from covet.database.orm.sql.tree import BINARY_OPERATORS, CAST_TYPES, FUNCTIONS, Node
 
 __all__ = ["compile_sql", "quote_ident", "DIALECTS"]
 
 DIALECTS = ("sqlite", "postgresql")
-_COMPOUND = frozenset({"bin", "and", "or", "not", "isnull", "in", "like", "regex", "exists"})
+_COMPOUND = frozenset(
+    {"bin", "and", "or", "not", "isnull", "in", "like", "regex", "exists", "same"}
+)
 _CONSTS = frozenset({"TRUE", "FALSE", "NULL"})
 
 
@@ -61,8 +63,11 @@ class _Compiler:
          offset) = node
         parts = ["SELECT DISTINCT " if distinct else "SELECT "]
         parts.append(", ".join(self.column(c) for c in columns))
-        parts.append(" FROM ")
-        parts.append(self.table_ref(from_))
+        if from_ is not None:
+            parts.append(" FROM ")
+            parts.append(self.table_ref(from_))
+        elif joins:
+            raise ValueError("a SELECT without FROM cannot have joins")
         for kind, ref, on in joins:
             if kind not in ("INNER", "LEFT"):
                 raise ValueError(f"unknown join kind {kind!r}")
@@ -236,6 +241,15 @@ class _Compiler:
             return ("NOT EXISTS (" if negated else "EXISTS (") + self.select(sel) + ")"
         if kind == "subquery":
             return "(" + self.select(e[1]) + ")"
+        if kind == "same":
+            _, left, right = e
+            op = " IS NOT DISTINCT FROM " if self.pg else " IS "
+            return self.expr(left, True) + op + self.expr(right, True)
+        if kind == "cast":
+            _, inner, type_name = e
+            if type_name not in CAST_TYPES:
+                raise ValueError(f"unknown cast type {type_name!r}")
+            return f"CAST({self.expr(inner, False)} AS {type_name})"
         raise ValueError(f"unknown expression node {kind!r}")
 
 

@@ -14,6 +14,7 @@ Statements::
                limit, offset)
         columns   tuple of (expr, alias | None)
         from_     table ref: ("table", name, alias | None) | ("subquery", select, alias)
+                  | None (no FROM: a row of scalar subqueries; then no joins)
         joins     tuple of (kind "INNER" | "LEFT", table ref, on expr)
         where     expr | None
         group_by  tuple of expr
@@ -43,6 +44,8 @@ Expressions::
     ("case", whens: tuple of (cond, result), else | None)
     ("exists", select, negated: bool)
     ("subquery", select)                    a scalar subquery
+    ("cast", expr, TYPE)                    CAST(expr AS TYPE), TYPE in CAST_TYPES
+    ("same", left, right)                   NULL-safe equality: IS NOT DISTINCT FROM / IS
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import Any
 
 __all__ = [
     "BINARY_OPERATORS",
+    "CAST_TYPES",
     "FUNCTIONS",
     "Node",
     "col",
@@ -64,6 +68,7 @@ __all__ = [
 Node = tuple[Any, ...]
 
 BINARY_OPERATORS = frozenset({"=", "<>", "<", "<=", ">", ">=", "+", "-", "*", "/", "%", "||"})
+CAST_TYPES = frozenset({"BIGINT", "DOUBLE PRECISION", "NUMERIC", "TEXT"})
 FUNCTIONS = frozenset(
     {"COUNT", "SUM", "AVG", "MIN", "MAX", "LOWER", "UPPER", "LENGTH", "COALESCE", "ABS", "RANDOM"}
 )
@@ -97,7 +102,7 @@ def or_(*children: Node) -> Node:
 
 def select(
     columns: tuple[tuple[Node, str | None], ...],
-    from_: Node,
+    from_: Node | None,
     *,
     distinct: bool = False,
     joins: tuple[Node, ...] = (),
