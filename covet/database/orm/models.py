@@ -213,6 +213,7 @@ class Model(metaclass=ModelBase):
         """
         from covet.database.orm import persistence
 
+        using = using or self.__dict__.get("_db")
         meta = self._meta
         adding = force_insert or not self.__dict__.get("_persisted", False)
         stamp = None
@@ -243,13 +244,14 @@ class Model(metaclass=ModelBase):
 
         if self.pk is None:
             raise ValueError(f"{type(self).__name__} cannot be deleted: it has no primary key")
-        count = await persistence.delete(self, using)
+        count = await persistence.delete(self, using or self.__dict__.get("_db"))
         self.__dict__["_persisted"] = False
         return count
 
     async def refresh_from_db(self, fields: Iterable[str] | None = None) -> None:
         """Reload field values from the database (all, or only ``fields``)."""
-        fresh = await type(self).objects.get(pk=self.pk)
+        manager = type(self).objects
+        fresh = await manager.using(self.__dict__.get("_db", "default")).get(pk=self.pk)
         names = {self._meta.get_field(n).attname for n in fields} if fields else None
         for field in self._meta.fields:
             if names is None or field.attname in names:

@@ -45,8 +45,11 @@ def _relation(model: Any, part: str, path: str) -> Any:
     return rel
 
 
-def _base_qs(rel: Any, qs: Any) -> Any:
-    base = qs if qs is not None else rel.target.objects.all()
+def _base_qs(rel: Any, qs: Any, objs: list[Any]) -> Any:
+    db = objs[0].__dict__.get("_db", "default")
+    base = qs if qs is not None else rel.target.objects.using(db)
+    if base._using == "default" and db != "default":  # follow the instances' database
+        base = base.using(db)
     if base._order is None and not rel.target._meta.ordering:
         base = base.order_by("pk")
     return base
@@ -96,7 +99,7 @@ async def _load_forward(objs: list[Any], rel: Any, qs: Any, to_attr: str | None)
     ids = list({o.__dict__.get(field.attname) for o in objs} - {None})
     found = {}
     if ids:
-        found = {t.pk: t for t in await _base_qs(rel, qs).filter(pk__in=ids)}
+        found = {t.pk: t for t in await _base_qs(rel, qs, objs).filter(pk__in=ids)}
     for o in objs:
         target = found.get(o.__dict__.get(field.attname))
         o.__dict__[to_attr or rel.cache_name] = target
@@ -106,7 +109,7 @@ async def _load_forward(objs: list[Any], rel: Any, qs: Any, to_attr: str | None)
 async def _load_reverse(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
     field = rel.field
     pks = [o.pk for o in objs]
-    children = await _base_qs(rel, qs).filter(**{f"{field.attname}__in": pks})
+    children = await _base_qs(rel, qs, objs).filter(**{f"{field.attname}__in": pks})
     groups: dict[Any, list[Any]] = {}
     by_pk = {o.pk: o for o in objs}
     for child in children:
@@ -124,7 +127,7 @@ async def _load_reverse(objs: list[Any], rel: Any, qs: Any, to_attr: str | None)
 async def _load_many(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
     back = rel.field.reverse_name_for(rel)
     pks = [o.pk for o in objs]
-    base = _base_qs(rel, qs)
+    base = _base_qs(rel, qs, objs)
     # The source filter and the source-key annotation come first so they share one join.
     base = base._chain(
         _filters=(Q((f"{back}__pk__in", pks)),) + base._filters,

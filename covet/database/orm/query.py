@@ -67,6 +67,17 @@ def _dialect(alias: str) -> str:
     return adapter_for(alias).dialect
 
 
+def _remember_db(objs: list[Any], plan: RowPlan, alias: str) -> None:
+    """Instances loaded from a non-default alias keep it: their saves, relation managers and
+    lazy loads go to the same database."""
+    for obj in objs:
+        obj.__dict__["_db"] = alias
+        for cache_name, _, sub in plan.related:
+            related = obj.__dict__.get(cache_name)
+            if related is not None:
+                _remember_db([related], sub, alias)
+
+
 class QuerySet(Generic[T]):
     """A lazy query; ``await qs`` runs it and returns a list."""
 
@@ -347,6 +358,8 @@ class QuerySet(Generic[T]):
         tree, params, plan = self._build(adapter.dialect)
         rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
         results = plan.decode(rows)
+        if self._using != "default" and self._mode == "model":
+            _remember_db(results, plan, self._using)
         await self._after_fetch(results)
         return results
 
@@ -377,6 +390,8 @@ class QuerySet(Generic[T]):
         async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
             async for rows in chunks:
                 results = plan.decode(rows)
+                if self._using != "default" and self._mode == "model":
+                    _remember_db(results, plan, self._using)
                 await self._after_fetch(results)
                 for obj in results:
                     yield obj

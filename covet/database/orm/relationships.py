@@ -270,7 +270,8 @@ class UnloadedRelation:
     async def _load(self) -> Any:
         field = self._field
         target = field.require_target()
-        obj = await target.objects.get(pk=self._instance.__dict__[field.attname])
+        db = self._instance.__dict__.get("_db", "default")
+        obj = await target.objects.using(db).get(pk=self._instance.__dict__[field.attname])
         self._instance.__dict__[f"_cache_{field.name}"] = obj
         return obj
 
@@ -357,8 +358,12 @@ class RelatedManager:
         field = self.rel.field
         return {field.attname: self.instance.pk}
 
+    @property
+    def db(self) -> str:
+        return self.instance.__dict__.get("_db", "default")  # type: ignore[no-any-return]
+
     def get_queryset(self) -> Any:
-        return self.model.objects.filter(**self._base_filter())
+        return self.model.objects.using(self.db).filter(**self._base_filter())
 
     def all(self) -> Any:
         cache = self._cache
@@ -391,7 +396,8 @@ class RelatedManager:
 
     async def create(self, **kwargs: Any) -> Any:
         kwargs[self.rel.field.name] = self.instance
-        obj = await self.model.create(**kwargs)
+        obj = self.model(**kwargs)
+        await obj.save(force_insert=True, using=self.db)
         self.instance.__dict__.pop(f"_prefetched_{self.rel.name}", None)
         return obj
 
@@ -438,7 +444,7 @@ class ManyRelatedManager(RelatedManager):
             raise ValueError(f"save the {type(self.instance).__name__} before using "
                              f"{self.rel.name}")
         reverse = self.m2m.reverse_name_for(self.rel)
-        return self.model.objects.filter(**{f"{reverse}__pk": self.instance.pk})
+        return self.model.objects.using(self.db).filter(**{f"{reverse}__pk": self.instance.pk})
 
     def _ids(self, objs: tuple[Any, ...]) -> list[Any]:
         ids = []
@@ -460,21 +466,20 @@ class ManyRelatedManager(RelatedManager):
         ids = list(dict.fromkeys(self._ids(objs)))
         if not ids:
             return
-        using = "default"
-        async with transaction(using=using):
-            existing = set(await self.through.objects.filter(
+        async with transaction(using=self.db):
+            existing = set(await self.through.objects.using(self.db).filter(
                 **{self.src.attname: self.instance.pk, f"{self.dst.attname}__in": ids}
             ).values_list(self.dst.attname, flat=True))
             new = [self.through(**{self.src.attname: self.instance.pk, self.dst.attname: i})
                    for i in ids if i not in existing]
             if self.m2m.symmetrical:
-                mirrored = set(await self.through.objects.filter(
+                mirrored = set(await self.through.objects.using(self.db).filter(
                     **{self.dst.attname: self.instance.pk, f"{self.src.attname}__in": ids}
                 ).values_list(self.src.attname, flat=True))
                 new += [self.through(**{self.src.attname: i, self.dst.attname: self.instance.pk})
                         for i in ids if i not in mirrored and i != self.instance.pk]
             if new:
-                await self.through.objects.bulk_create(new)
+                await self.through.objects.using(self.db).bulk_create(new)
         self._forget()
 
     def _links(self, ids: list[Any] | None) -> Any:
@@ -490,7 +495,7 @@ class ManyRelatedManager(RelatedManager):
             if ids is not None:
                 theirs &= Q(**{f"{self.src.attname}__in": ids})
             mine |= theirs
-        return self.through.objects.filter(mine)
+        return self.through.objects.using(self.db).filter(mine)
 
     async def remove(self, *objs: Any) -> None:
         ids = self._ids(objs)
@@ -506,8 +511,8 @@ class ManyRelatedManager(RelatedManager):
         from covet.database.transaction import transaction
 
         ids = set(self._ids(tuple(objs)))
-        async with transaction():
-            current = set(await self.through.objects.filter(
+        async with transaction(using=self.db):
+            current = set(await self.through.objects.using(self.db).filter(
                 **{self.src.attname: self.instance.pk}).values_list(self.dst.attname, flat=True))
             if current - ids:
                 await self._links(list(current - ids)).delete()
@@ -517,8 +522,9 @@ class ManyRelatedManager(RelatedManager):
     async def create(self, **kwargs: Any) -> Any:
         from covet.database.transaction import transaction
 
-        async with transaction():
-            obj = await self.model.create(**kwargs)
+        async with transaction(using=self.db):
+            obj = self.model(**kwargs)
+            await obj.save(force_insert=True, using=self.db)
             await self.add(obj)
         return obj
 
@@ -597,7 +603,8 @@ class _UnloadedReverseOne:
 
     def __await__(self) -> Any:
         async def load() -> Any:
-            obj = await self.rel.target.objects.filter(
+            db = self.instance.__dict__.get("_db", "default")
+            obj = await self.rel.target.objects.using(db).filter(
                 **{self.rel.field.attname: self.instance.pk}).first()
             self.instance.__dict__[f"_prefetched_{self.rel.name}"] = obj
             return obj
