@@ -142,6 +142,26 @@ def _iregexp(pattern: Any, value: Any) -> int | None:
     return 1 if _compiled(_text(pattern), re.IGNORECASE).search(_text(value)) else 0
 
 
+def _decimal_key(text: str) -> Any:
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return None
+
+
+def decimal_collation(a: str, b: str) -> int:
+    """``COLLATE covet_decimal``: decimal text compared as numbers (wide DecimalFields, whose
+    digits SQLite's numeric types would round, are stored as exact text)."""
+    x, y = _decimal_key(a), _decimal_key(b)
+    if x is None or y is None:  # not numbers: plain text order
+        return (a > b) - (a < b)
+    return (x > y) - (x < y)
+
+
+COLLATIONS: tuple[tuple[str, Callable[[str, str], int]], ...] = (
+    ("covet_decimal", decimal_collation),
+)
+
 _FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
     ("lower", 1, _lower),
     ("upper", 1, _upper),
@@ -167,6 +187,8 @@ def open_connection(path: str, options: dict[str, Any]) -> sqlite3.Connection:
         raw.execute("PRAGMA case_sensitive_like = ON")
         for name, nargs, fn in _FUNCTIONS:
             raw.create_function(name, nargs, fn, deterministic=True)
+        for name, collation in COLLATIONS:
+            raw.create_collation(name, collation)
     except BaseException:
         raw.close()
         raise

@@ -127,7 +127,7 @@ def check_accessor(target: Any, rname: str, source: Any, label: str) -> None:
     """Refuse a reverse accessor that would hide a field or another relation (Django E302-4)."""
     clash = target._meta.fields_map.get(rname)
     existing = target._meta.relations.get(rname)
-    if existing is not None and existing.model is not source:
+    if existing is not None and existing.target is not source:
         # Another class of the same name (a model defined again, as a re-run notebook cell
         # does): the new definition replaces the old one.
         existing = None

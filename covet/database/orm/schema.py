@@ -11,7 +11,7 @@ from typing import Any
 
 from covet.database.exceptions import ConfigurationError
 from covet.database.orm.options import registry
-from covet.database.orm.sql.ddl import create_table_sql, drop_table_sql
+from covet.database.orm.sql.ddl import add_foreign_key_sql, create_table_sql, drop_table_sql
 
 __all__ = ["create_tables", "drop_tables", "dependency_order"]
 
@@ -65,9 +65,23 @@ async def create_tables(*models: Any, using: str = "default") -> None:
     from covet.database.connections import get_adapter
     from covet.database.transaction import transaction
 
+    from covet.database.orm.relationships import ForeignKey
+
     chosen = _with_through(models or [m for m in registry if not m._meta.abstract])
     adapter = await get_adapter(using)
-    statements = [s for m in dependency_order(chosen) for s in create_table_sql(m, adapter.dialect)]
+    statements: list[str] = []
+    later: list[str] = []
+    created: set[Any] = set()
+    for m in dependency_order(chosen):
+        # PostgreSQL checks a REFERENCES target exists: in a cycle, add that key afterwards.
+        deferred = frozenset(
+            f.name for f in m._meta.fields
+            if isinstance(f, ForeignKey) and adapter.dialect == "postgresql"
+            and f.target is not m and f.target in chosen and f.target not in created)
+        statements += create_table_sql(m, adapter.dialect, deferred)
+        later += [add_foreign_key_sql(m._meta.fields_map[name]) for name in sorted(deferred)]
+        created.add(m)
+    statements += later
     async with transaction(using=using):
         for sql in statements:
             await adapter.run_execute(sql, [])

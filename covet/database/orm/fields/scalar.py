@@ -130,9 +130,10 @@ class FloatField(Field[float]):
 class DecimalField(Field[Decimal]):
     """An exact decimal with ``max_digits`` digits, ``decimal_places`` of them after the point.
 
-    Values are quantized to ``decimal_places`` (refused when that would round). On SQLite the
-    column has NUMERIC affinity: values up to 15 significant digits are stored as numbers (so
-    comparisons and ordering are numeric), longer ones as exact text.
+    Values are quantized to ``decimal_places`` (refused when that would round). On SQLite a
+    column of up to 15 digits has NUMERIC affinity (exact within a double's 15 significant
+    digits, compared as numbers); a wider one is exact text with the ``covet_decimal``
+    collation, which the adapter registers, so comparisons and ordering stay numeric.
     """
 
     db_types = {
@@ -148,6 +149,11 @@ class DecimalField(Field[Decimal]):
         self.max_digits = max_digits
         self.decimal_places = decimal_places
         self._quantum = Decimal(1).scaleb(-decimal_places)
+
+    def db_type(self, dialect: str) -> str:
+        if dialect == "sqlite" and self.max_digits > 15:
+            return "TEXT COLLATE covet_decimal"
+        return super().db_type(dialect)
 
     def to_python(self, value: Any) -> Decimal:
         if isinstance(value, bool):

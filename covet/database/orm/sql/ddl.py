@@ -13,7 +13,7 @@ from typing import Any
 from covet.database.exceptions import ConfigurationError
 from covet.database.orm.sql.reference import quote_ident
 
-__all__ = ["create_table_sql", "drop_table_sql", "index_name"]
+__all__ = ["create_table_sql", "drop_table_sql", "index_name", "add_foreign_key_sql"]
 
 _MAX_IDENT = 63  # PostgreSQL's limit; SQLite has none
 
@@ -26,9 +26,24 @@ def index_name(table: str, columns: list[str], suffix: str) -> str:
     return name
 
 
-def _column(field: Any, dialect: str) -> str:
+def _references(field: Any) -> str:
+    from covet.database.orm.relationships import ON_DELETE_SQL
+
+    target = field.require_target()
+    return (f"REFERENCES {quote_ident(target._meta.db_table)} "
+            f"({quote_ident(target._meta.pk.column)}) ON DELETE {ON_DELETE_SQL[field.on_delete]}")
+
+
+def add_foreign_key_sql(field: Any) -> str:
+    """``ALTER TABLE ... ADD FOREIGN KEY``: for a reference cycle on PostgreSQL, whose tables
+    cannot all reference each other at creation time."""
+    return (f"ALTER TABLE {quote_ident(field.model._meta.db_table)} ADD FOREIGN KEY "
+            f"({quote_ident(field.column)}) {_references(field)}")
+
+
+def _column(field: Any, dialect: str, deferred: bool = False) -> str:
     from covet.database.orm.fields.scalar import AutoField
-    from covet.database.orm.relationships import ON_DELETE_SQL, SET_DEFAULT, ForeignKey
+    from covet.database.orm.relationships import SET_DEFAULT, ForeignKey
 
     parts = [quote_ident(field.column), field.db_type(dialect)]
     if field.primary_key:
@@ -43,7 +58,6 @@ def _column(field: Any, dialect: str) -> str:
         if field.unique:
             parts.append("UNIQUE")
     if isinstance(field, ForeignKey):
-        target = field.require_target()
         if field.on_delete == SET_DEFAULT:
             default = field.get_default()
             default = getattr(default, "pk", default)
@@ -51,17 +65,20 @@ def _column(field: Any, dialect: str) -> str:
                 raise ConfigurationError(f"{field.label}: on_delete=SET_DEFAULT needs an integer "
                                          f"default (a primary key), not {default!r}")
             parts.append(f"DEFAULT {int(default)}")
-        parts.append(f"REFERENCES {quote_ident(target._meta.db_table)} "
-                     f"({quote_ident(target._meta.pk.column)})")
-        parts.append(f"ON DELETE {ON_DELETE_SQL[field.on_delete]}")
+        if not deferred:
+            parts.append(_references(field))
     return " ".join(parts)
 
 
-def create_table_sql(model: Any, dialect: str) -> list[str]:
-    """The statements that create ``model``'s table and its indexes (idempotent)."""
+def create_table_sql(model: Any, dialect: str, deferred: frozenset[str] = frozenset()
+                     ) -> list[str]:
+    """The statements that create ``model``'s table and its indexes (idempotent).
+
+    Foreign keys named in ``deferred`` get their constraint later (``add_foreign_key_sql``).
+    """
     meta = model._meta
     table = quote_ident(meta.db_table)
-    lines = [_column(f, dialect) for f in meta.fields]
+    lines = [_column(f, dialect, f.name in deferred) for f in meta.fields]
     for group in meta.unique_together:
         cols = [meta.get_field(name).column for name in group]
         lines.append("UNIQUE (" + ", ".join(quote_ident(c) for c in cols) + ")")
