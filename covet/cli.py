@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from covet.database import close_all, configure
     from covet_shell import demo
@@ -27,7 +27,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         with Progress(console=console, transient=True) as progress:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(table: str, done: int, total: int) -> None:
                 if table not in tasks:
@@ -45,6 +45,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shell_arguments(parser: argparse.ArgumentParser) -> None:
+    from covet_shell.repl import add_arguments
+
+    add_arguments(parser)
+
+
+def _shell(args: argparse.Namespace) -> int:
+    from covet_shell.repl import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="covet", description="CovetPy command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, default=60, help="number of demo users")
     demo.add_argument("--no-tour", action="store_true", help="only build the database")
     demo.set_defaults(func=_demo)
+    shell = sub.add_parser(
+        "shell", help="IPython with the models loaded; queries run without await",
+        description="IPython's terminal with the covet_shell extension loaded.",
+    )
+    _shell_arguments(shell)
+    shell.set_defaults(func=_shell)
     return parser
 
 

@@ -126,13 +126,12 @@ class Q:
     AND = "AND"
     OR = "OR"
 
-    def __init__(
-        self, *args: Q | tuple[str, Any], _connector: str = "AND", _negated: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Q | tuple[str, Any], **kwargs: Any) -> None:
+        connector = kwargs.pop("_connector", "AND")
+        negated = kwargs.pop("_negated", False)
         self.children: list[Q | tuple[str, Any]] = [*args, *sorted(kwargs.items())]
-        self.connector = _connector
-        self.negated = _negated
+        self.connector: str = connector
+        self.negated: bool = negated
 
     def _combine(self, other: Q, connector: str) -> Q:
         if not isinstance(other, Q):

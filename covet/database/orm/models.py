@@ -7,7 +7,7 @@ in the QuerySet (``orm/query.py``), SQL text in the compiler.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from covet.database.exceptions import (
@@ -151,6 +151,14 @@ class Model(metaclass=ModelBase):
         values["_persisted"] = True
         obj.__dict__ = values
         return obj
+
+    def __await__(self: M) -> Generator[Any, None, M]:
+        """``await obj`` is ``obj``: so ``await post.author`` works whether the relation was
+        already loaded (an instance) or not (an awaitable reference)."""
+        async def itself() -> M:
+            return self
+
+        return itself().__await__()
 
     # identity ---------------------------------------------------------------------------
     @property

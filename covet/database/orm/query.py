@@ -10,7 +10,7 @@ asks the builder for a tree, the compiler for SQL text and the adapter for rows,
 from __future__ import annotations
 
 from contextlib import aclosing
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from covet.database.exceptions import FieldError, IntegrityError
@@ -210,9 +210,10 @@ class QuerySet(Generic[T]):
 
         convs: dict[str, Any] = {}
         group = self._mode != "model" and bool(self._fields)
-        for name, expr, before in self._annotations:
-            node, field, is_agg, conv = annotation_node(b, expr, grouped=group, qs=self,
-                                                        before=before)
+        for i, (name, expr, before) in enumerate(self._annotations):
+            # Annotations made before values() are per object; later ones are per group.
+            node, field, is_agg, conv = annotation_node(
+                b, expr, grouped=group and i >= self._values_at, qs=self, before=before)
             b.annotations[name] = (node, field, is_agg)
             convs[name] = conv
         return convs
@@ -379,7 +380,7 @@ class QuerySet(Generic[T]):
             async for obj in rows:
                 yield obj
 
-    async def iterator(self, chunk_size: int = 2000) -> AsyncIterator[T]:
+    async def iterator(self, chunk_size: int = 2000) -> AsyncGenerator[T, None]:
         """Stream results in chunks (a server-side cursor on PostgreSQL)."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
@@ -556,7 +557,8 @@ class QuerySet(Generic[T]):
         params.update(defaults or {})
         try:
             async with transaction(using=self._using):
-                obj = await self.model.create(**params)
+                obj = self.model(**params)
+                await obj.save(force_insert=True, using=self._using)
             return obj, True  # type: ignore[return-value]
         except IntegrityError:
             # Somebody else created it meanwhile; any other constraint failure is the caller's.

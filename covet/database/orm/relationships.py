@@ -360,7 +360,7 @@ class RelatedManager:
 
     @property
     def db(self) -> str:
-        return self.instance.__dict__.get("_db", "default")  # type: ignore[no-any-return]
+        return self.instance.__dict__.get("_db", "default")
 
     def get_queryset(self) -> Any:
         return self.model.objects.using(self.db).filter(**self._base_filter())

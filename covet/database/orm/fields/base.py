@@ -21,10 +21,35 @@ if TYPE_CHECKING:
 
     from covet.database.orm.models import Model
 
-__all__ = ["Field", "NOT_PROVIDED", "Converter"]
+__all__ = ["Field", "NOT_PROVIDED", "Converter", "native_converter", "NATIVE_SPEC"]
 
 T = TypeVar("T")
 Converter = Callable[[Any], Any]
+
+#: the attribute under which ``native_converter`` records a converter's description.
+NATIVE_SPEC = "__covet_native__"
+
+
+def native_converter(kind: str, extra: Any = None) -> Callable[[Converter], Converter]:
+    """Describe a ``from_db_converter`` to the Rust row decoder (``covet/database/orm/hydrate.py``).
+
+    The description sits on the converter itself, so it cannot drift from the function it
+    describes. The decoder converts natively only the values it reads with certainty (an exact
+    ``str`` for the text forms) and calls the converter for every other value, so the two must
+    agree exactly on those values; ``tests/test_decode.py`` checks that they do.
+
+    Args:
+        kind: ``'bool'``, ``'decimal'``, ``'datetime'``, ``'date'``, ``'time'``, ``'uuid'`` or
+            ``'json'``.
+        extra: what the kind needs: ``(quantum, context)`` for a decimal, ``(UUID class,
+            SafeUUID.unknown)`` for a UUID, the ``loads`` function for JSON.
+    """
+
+    def describe(convert: Converter) -> Converter:
+        setattr(convert, NATIVE_SPEC, (kind, extra))
+        return convert
+
+    return describe
 
 
 class _NotProvided:

@@ -14,7 +14,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from covet.database.orm.fields.base import Converter, Field
+from covet.database.orm.fields.base import Converter, Field, native_converter
 
 __all__ = [
     "AutoField",
@@ -193,6 +193,7 @@ class DecimalField(Field[Decimal]):
         quantum = self._quantum
         ctx = decimal.Context(prec=100)
 
+        @native_converter("decimal", (quantum, ctx))
         def convert(v: Any) -> Any:
             if v is None:
                 return None
@@ -208,6 +209,7 @@ class DecimalField(Field[Decimal]):
         return out
 
 
+@native_converter("bool")
 def _to_bool(v: Any) -> Any:
     return None if v is None else bool(v)
 
@@ -313,6 +315,7 @@ class BinaryField(Field[bytes]):
         return lambda v: None if v is None else bytes(v)
 
 
+@native_converter("uuid", (uuid.UUID, uuid.SafeUUID.unknown))
 def _to_uuid(v: Any) -> Any:
     return None if v is None or isinstance(v, uuid.UUID) else uuid.UUID(v)
 

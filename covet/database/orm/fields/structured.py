@@ -7,13 +7,14 @@ import json
 from typing import Any, Generic, TypeVar
 
 from covet.database.exceptions import ConfigurationError
-from covet.database.orm.fields.base import Converter, Field
+from covet.database.orm.fields.base import Converter, Field, native_converter
 
 __all__ = ["JSONField", "EnumField", "ArrayField"]
 
 E = TypeVar("E", bound=enum.Enum)
 
 
+@native_converter("json", json.loads)
 def _loads(v: Any) -> Any:
     return json.loads(v) if isinstance(v, (str, bytes)) else v
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from covet.database.orm.fields.base import Converter, Field
+from covet.database.orm.fields.base import Converter, Field, native_converter
 
 __all__ = ["DateTimeField", "DateField", "TimeField", "now"]
 
@@ -28,6 +28,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value.astimezone(UTC)
 
 
+@native_converter("datetime")
 def _parse_datetime(v: Any) -> Any:
     if v is None or isinstance(v, dt.datetime):
         return v
@@ -88,6 +89,7 @@ class DateTimeField(Field[dt.datetime]):
         return out
 
 
+@native_converter("date")
 def _parse_date(v: Any) -> Any:
     return v if v is None or isinstance(v, dt.date) else dt.date.fromisoformat(v)
 
@@ -119,6 +121,7 @@ class DateField(Field[dt.date]):
         return _parse_date if dialect == "sqlite" else None
 
 
+@native_converter("time")
 def _parse_time(v: Any) -> Any:
     return v if v is None or isinstance(v, dt.time) else dt.time.fromisoformat(v)
 

@@ -87,11 +87,13 @@ def annotation_node(b: Builder, expr: Any, *, grouped: bool, qs: Any, before: in
         conds: list[Node]
         if grouped:
             # One value per group: correlate on the grouped values (NULL-safe).
+            names = {n for n, *_ in qs._annotations}
             conds = [("same", child.resolve(p).node, b.resolve(p).node)
-                     for p in qs._fields if p not in b.annotations]
+                     for p in qs._fields if p not in names]
             chosen = _chosen_rows(qs, child)
             if chosen is not None:
                 conds.append(chosen)
+            conds += _related_filters(qs, child, roots, before)
         else:
             conds = [("bin", "=", ("col", child.alias, pk), ("col", b.alias, pk))]
             conds += _related_filters(qs, child, roots, before)
@@ -117,9 +119,10 @@ def aggregate_subqueries(qs: Any, named: list[tuple[str, Aggregate]], dialect: s
         child = outer.child(qs.model, correlated=True)
         node = child.aggregate(agg)
         convs.append(child.aggregate_converter(agg))
-        chosen = _chosen_rows(qs, child)
+        conds = [c for c in [_chosen_rows(qs, child)] if c is not None]
+        conds += _related_filters(qs, child, multi_roots(qs.model, agg), len(qs._filters))
         sub = select(((node, None),), ("table", table, child.alias), joins=tuple(child.joins),
-                     where=chosen)
+                     where=and_(*conds) if conds else None)
         columns.append((("subquery", sub), name))
     return select(tuple(columns), None), outer.params, convs
 
