@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from covet.database.exceptions import FieldError
+from covet.database.orm.expressions import Expression
 from covet.database.orm.fields.base import Field
 from covet.database.orm.fields.scalar import TextField
 from covet.database.orm.sql.tree import Node
@@ -42,7 +43,12 @@ def escape_like(value: str) -> str:
 
 
 class Lookup:
-    """One lookup. ``prepare`` validates the Python value; ``build`` returns a tree node."""
+    """One lookup.
+
+    ``prepare`` validates the Python value; ``param_values`` turns it into the values bound as
+    parameters (in order); ``node`` builds the tree node from the column and those parameter
+    nodes. The split lets a repeated query shape rebind new values without rebuilding its tree.
+    """
 
     lookup_name: ClassVar[str] = ""
     #: True when ``None`` is meaningful (isnull), so the builder does not treat it as IS NULL.
@@ -57,16 +63,30 @@ class Lookup:
         return field.clean_lookup_value(value)
 
     @classmethod
-    def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return [field.to_db(value, dialect)]
+
+    @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
         raise NotImplementedError  # every registered lookup overrides this
+
+    @classmethod
+    def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
+        return cls.node(lhs, [b.param(v) for v in cls.param_values(field, value, b.dialect)])
 
 
 class _Comparison(Lookup):
     operator: ClassVar[str] = "="
 
     @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
+        return ("bin", cls.operator, lhs, params[0])
+
+    @classmethod
     def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
-        return ("bin", cls.operator, lhs, b.rhs(field, value))
+        if isinstance(value, Expression):  # F('other') + 1
+            return cls.node(lhs, [b.expression(value)])
+        return super().build(b, lhs, field, value)
 
 
 @register
@@ -115,10 +135,18 @@ class In(Lookup):
                 for v in value if v is not None]
 
     @classmethod
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return [field.to_db(v, dialect) for v in value]
+
+    @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
+        return ("in", lhs, tuple(params), False)
+
+    @classmethod
     def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
         if hasattr(value, "_as_subquery"):
             return ("in", lhs, value._as_subquery(b), False)
-        return ("in", lhs, tuple(b.value(field, v) for v in value), False)
+        return super().build(b, lhs, field, value)
 
 
 @register
@@ -134,10 +162,12 @@ class Range(Lookup):
         return field.clean_lookup_value(low), field.clean_lookup_value(high)
 
     @classmethod
-    def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
-        low, high = value
-        return ("and", (("bin", ">=", lhs, b.value(field, low)),
-                        ("bin", "<=", lhs, b.value(field, high))))
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return [field.to_db(value[0], dialect), field.to_db(value[1], dialect)]
+
+    @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
+        return ("and", (("bin", ">=", lhs, params[0]), ("bin", "<=", lhs, params[1])))
 
 
 @register
@@ -150,6 +180,10 @@ class IsNull(Lookup):
         if not isinstance(value, bool):
             raise FieldError(f"{field.label}__isnull takes True or False, not {value!r}")
         return value
+
+    @classmethod
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return []
 
     @classmethod
     def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
@@ -175,9 +209,12 @@ class _Pattern(_Text):
     case_insensitive: ClassVar[bool] = False
 
     @classmethod
-    def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
-        pattern = cls.template.format(escape_like(value))
-        return ("like", lhs, b.param(pattern), cls.case_insensitive)
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return [cls.template.format(escape_like(value))]
+
+    @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
+        return ("like", lhs, params[0], cls.case_insensitive)
 
 
 @register
@@ -228,8 +265,12 @@ class Regex(_Text):
     case_insensitive: ClassVar[bool] = False
 
     @classmethod
-    def build(cls, b: Builder, lhs: Node, field: Field[Any], value: Any) -> Node:
-        return ("regex", lhs, b.param(value), cls.case_insensitive)
+    def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
+        return [value]
+
+    @classmethod
+    def node(cls, lhs: Node, params: list[Node]) -> Node:
+        return ("regex", lhs, params[0], cls.case_insensitive)
 
 
 @register

@@ -67,6 +67,33 @@ def _dialect(alias: str) -> str:
     return adapter_for(alias).dialect
 
 
+_PREPARED: dict[Any, tuple[str, tuple[Any, ...], RowPlan]] = {}
+_PREPARED_MAX = 2048
+
+
+def _q_shape(q: Q) -> tuple[Any, ...] | None:
+    """A Q's structure with each value reduced to what changes the SQL text."""
+    out: list[Any] = []
+    for child in q.children:
+        if isinstance(child, Q):
+            shape = _q_shape(child)
+            if shape is None:
+                return None
+            out.append(shape)
+            continue
+        key, value = child
+        if value is None:
+            kind: Any = 0
+        elif isinstance(value, Expression) or hasattr(value, "_as_subquery"):
+            return None
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            kind = ("n", sum(1 for v in value if v is not None))
+        else:
+            kind = 1
+        out.append((key, kind))
+    return (q.connector, q.negated, tuple(out))
+
+
 def _remember_db(objs: list[Any], plan: RowPlan, alias: str) -> None:
     """Instances loaded from a non-default alias keep it: their saves, relation managers and
     lazy loads go to the same database."""
@@ -104,10 +131,21 @@ class QuerySet(Generic[T]):
 
     def _chain(self, **changes: Any) -> Any:
         qs = object.__new__(type(self))
-        for slot in QuerySet.__slots__:
-            object.__setattr__(qs, slot, getattr(self, slot))
+        qs.model = self.model
+        qs._filters = self._filters
+        qs._order = self._order
+        qs._limit = self._limit
+        qs._offset = self._offset
+        qs._distinct = self._distinct
+        qs._mode = self._mode
+        qs._fields = self._fields
+        qs._annotations = self._annotations
+        qs._select_related = self._select_related
+        qs._prefetch = self._prefetch
+        qs._using = self._using
+        qs._values_at = self._values_at
         for key, value in changes.items():
-            object.__setattr__(qs, key, value)
+            setattr(qs, key, value)
         return qs
 
     # building intents -------------------------------------------------------------------
@@ -337,11 +375,53 @@ class QuerySet(Generic[T]):
         tree, _, _ = qs._build_with(child)
         return tree
 
+    def _shape(self, dialect: str) -> tuple[Any, ...] | None:
+        """What determines this query's SQL text (not its values), or None when a part of it
+        (annotations, expressions, subqueries) is not worth caching."""
+        if self._annotations:
+            return None
+        filters = []
+        for q in self._filters:
+            shape = _q_shape(q)
+            if shape is None:
+                return None
+            filters.append(shape)
+        return (self.model, dialect, self._mode, self._fields, tuple(filters), self._order,
+                self._limit is not None, bool(self._offset), self._distinct,
+                self._select_related)
+
+    def _prepared(self, dialect: str) -> tuple[str, list[Any], RowPlan]:
+        """SQL, parameters and row plan; a query shape seen before only rebinds its values."""
+        key = self._shape(dialect)
+        entry = _PREPARED.get(key) if key is not None else None
+        if entry is None:
+            recipe: list[Any] | None = [] if key is not None else None
+            if _relationships._pending:
+                _relationships.finalize_pending()
+            tree, params, plan = self._build_with(Builder(self.model, dialect, recipe=recipe))
+            sql = compile_sql(tree, dialect)
+            if key is not None and recipe is not None:
+                if len(_PREPARED) >= _PREPARED_MAX:
+                    _PREPARED.clear()
+                _PREPARED[key] = (sql, tuple(recipe), plan)
+            return sql, params, plan
+        sql, recipe, plan = entry
+        params = []
+        for step, q in zip(recipe, [v for q in self._filters for _, v in q.leaves()]):
+            if step is not None:
+                field, lookup = step
+                value = q.pk if hasattr(q, "_meta") else q
+                params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
+        if self._limit is not None:
+            params.append(self._limit)
+        if self._offset:
+            params.append(self._offset)
+        return sql, params, plan
+
     def sql(self) -> CompiledQuery:
         """The SQL and parameters this QuerySet sends, without running anything."""
-        dialect = _dialect(self._using)
-        tree, params, _ = self._build(dialect)
-        return CompiledQuery(compile_sql(tree, dialect), params)
+        sql, params, _ = self._prepared(_dialect(self._using))
+        return CompiledQuery(sql, params)
 
     def __repr__(self) -> str:
         try:
@@ -356,8 +436,8 @@ class QuerySet(Generic[T]):
 
     async def _fetch_all(self) -> list[T]:
         adapter = await _adapter(self._using)
-        tree, params, plan = self._build(adapter.dialect)
-        rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
+        sql, params, plan = self._prepared(adapter.dialect)
+        rows = await adapter.run_fetch(sql, params)
         results = plan.decode(rows)
         if self._using != "default" and self._mode == "model":
             _remember_db(results, plan, self._using)
@@ -385,8 +465,7 @@ class QuerySet(Generic[T]):
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         adapter = await _adapter(self._using)
-        tree, params, plan = self._build(adapter.dialect)
-        sql = compile_sql(tree, adapter.dialect)
+        sql, params, plan = self._prepared(adapter.dialect)
         # aclosing: the cursor's connection goes back to the pool as soon as the caller stops.
         async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
             async for rows in chunks:

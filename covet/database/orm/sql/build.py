@@ -59,10 +59,11 @@ class Builder:
     """Builds one statement: joins, parameters and resolved names for one base model."""
 
     __slots__ = ("model", "dialect", "params", "alias", "joins", "_join_map", "_counter",
-                 "annotations", "scope", "_outer")
+                 "annotations", "scope", "recipe")
 
     def __init__(self, model: type[Model], dialect: str, params: list[Any] | None = None,
-                 counter: list[int] | None = None, alias: str | None = None) -> None:
+                 counter: list[int] | None = None, alias: str | None = None,
+                 recipe: list[Any] | None = None) -> None:
         self.model = model
         self.dialect = dialect
         self.params: list[Any] = [] if params is None else params
@@ -73,6 +74,9 @@ class Builder:
         #: name -> (node, output field or None, is aggregate), for filters and ordering.
         self.annotations: dict[str, tuple[Node, Field[Any] | None, bool]] = {}
         self.scope = 0
+        #: when recording: per filter leaf, in order, (field, lookup) or None (no parameters),
+        #: so that the same query shape can rebind new values without being built again
+        self.recipe = recipe
 
     # parameters -------------------------------------------------------------------------
     def param(self, value: Any) -> Node:
@@ -82,11 +86,6 @@ class Builder:
     def value(self, field: Field[Any], value: Any) -> Node:
         return self.param(field.to_db(value, self.dialect))
 
-    def rhs(self, field: Field[Any], value: Any) -> Node:
-        if isinstance(value, Expression):
-            return self.expression(value)
-        return self.value(field, value)
-
     def new_alias(self) -> str:
         self._counter[0] += 1
         return f"T{self._counter[0]}"
@@ -94,7 +93,7 @@ class Builder:
     def child(self, model: type[Model], correlated: bool = False) -> Builder:
         """A builder for a subquery sharing this one's parameters and alias counter."""
         return Builder(model, self.dialect, self.params, self._counter,
-                       self.new_alias() if correlated else None)
+                       self.new_alias() if correlated else None, self.recipe)
 
     # names ------------------------------------------------------------------------------
     def resolve(self, path: str, *, allow_relation_end: bool = True) -> Resolved:
@@ -268,6 +267,8 @@ class Builder:
             if lookup_name != "exact":
                 raise FieldError(f"{key}=None: None only works with exact/isnull; use "
                                  f"{key.rsplit('__', 1)[0]}__isnull=True")
+            if self.recipe is not None:
+                self.recipe.append(None)
             return ("isnull", lhs, False)
         if isinstance(value, Expression):
             prepared = value
@@ -276,9 +277,10 @@ class Builder:
         else:
             prepared = cls.prepare(field, value)
         if field is None:
-            node = cls.build(self, lhs, _PassThrough(), prepared)
-        else:
-            node = cls.build(self, lhs, field, prepared)
+            field = _PassThrough()
+        if self.recipe is not None:
+            self.recipe.append((field, cls))
+        node = cls.build(self, lhs, field, prepared)
         if negated and nullable and not cls.takes_none:
             # Django's semantics: exclude(x__gt=1) keeps the rows where x is NULL.
             node = ("and", (node, ("isnull", lhs, True)))
