@@ -84,6 +84,8 @@ def _q_shape(q: Q) -> tuple[Any, ...] | None:
         key, value = child
         if value is None:
             kind: Any = 0
+        elif isinstance(value, bool):  # x__isnull=True and =False are different SQL
+            kind = ("b", value)
         elif isinstance(value, Expression) or hasattr(value, "_as_subquery"):
             return None
         elif isinstance(value, (list, tuple, set, frozenset)):
