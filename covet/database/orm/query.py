@@ -407,9 +407,9 @@ class QuerySet(Generic[T]):
                     _PREPARED.clear()
                 _PREPARED[key] = (sql, tuple(recipe), plan)
             return sql, params, plan
-        sql, recipe, plan = entry
+        sql, steps, plan = entry
         params = []
-        for step, q in zip(recipe, [v for q in self._filters for _, v in q.leaves()]):
+        for step, q in zip(steps, [v for q in self._filters for _, v in q.leaves()]):
             if step is not None:
                 field, lookup = step
                 value = q.pk if hasattr(q, "_meta") else q
