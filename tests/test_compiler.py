@@ -144,6 +144,24 @@ CASES: list[tuple[str, Node, str, str]] = [
         'SELECT "s"."x" FROM (SELECT "x" FROM "t") AS "s"',
     ),
     ("select-no-columns", t.select((), T), 'SELECT  FROM "t"', 'SELECT  FROM "t"'),
+    (
+        "select-no-from",
+        t.select(
+            (
+                (("subquery", one(func("COUNT", STAR))), "n"),
+                (("subquery", t.select(((func("MAX", X), None),), t.table("u"))), None),
+            ),
+            None,
+        ),
+        'SELECT (SELECT COUNT(*) FROM "t") AS "n", (SELECT MAX("x") FROM "u")',
+        'SELECT (SELECT COUNT(*) FROM "t") AS "n", (SELECT MAX("x") FROM "u")',
+    ),
+    (
+        "select-no-from-clauses",
+        t.select(((P1, None),), None, where=TRUE, limit=P2),
+        "SELECT ?1 WHERE TRUE LIMIT ?2",
+        "SELECT $1 WHERE TRUE LIMIT $2",
+    ),
     # -- identifiers -------------------------------------------------------------------------
     (
         "quote-doubling",
@@ -311,6 +329,35 @@ CASES: list[tuple[str, Node, str, str]] = [
         W + '"x" < (SELECT MAX("x") FROM "t")',
         W + '"x" < (SELECT MAX("x") FROM "t")',
     ),
+    # -- CAST and NULL-safe equality ---------------------------------------------------------
+    *[
+        (
+            f"cast-{type_name.lower().replace(' ', '-')}",
+            where(("cast", X, type_name)),
+            W + f'CAST("x" AS {type_name})',
+            W + f'CAST("x" AS {type_name})',
+        )
+        for type_name in sorted(t.CAST_TYPES)
+    ],
+    (
+        "cast-compound-operand-nested",
+        where(bin_("<", ("cast", bin_("+", X, P1), "NUMERIC"), ("cast", P2, "NUMERIC"))),
+        W + 'CAST("x" + ?1 AS NUMERIC) < CAST(?2 AS NUMERIC)',
+        W + 'CAST("x" + $1 AS NUMERIC) < CAST($2 AS NUMERIC)',
+    ),
+    ("same", where(("same", X, P1)), W + '"x" IS ?1', W + '"x" IS NOT DISTINCT FROM $1'),
+    (
+        "same-nested",
+        where(("and", (("same", bin_("+", X, P1), ("cast", P2, "TEXT")), TRUE))),
+        W + '(("x" + ?1) IS CAST(?2 AS TEXT)) AND TRUE',
+        W + '(("x" + $1) IS NOT DISTINCT FROM CAST($2 AS TEXT)) AND TRUE',
+    ),
+    (
+        "same-not",
+        where(("not", ("same", Y, NULL))),
+        W + 'NOT ("u"."y" IS NULL)',
+        W + 'NOT ("u"."y" IS NOT DISTINCT FROM NULL)',
+    ),
     # -- insert, update, delete --------------------------------------------------------------
     (
         "insert",
@@ -373,7 +420,7 @@ def test_every_node_kind_is_covered() -> None:
     kinds = {
         "select", "insert", "update", "delete", "table", "subquery", "INNER", "LEFT",
         "col", "param", "star", "const", "int", "func", "bin", "and", "or", "not", "isnull", "in",
-        "like", "regex", "case", "exists",
+        "like", "regex", "case", "exists", "cast", "same",
     }  # fmt: skip
     assert kinds <= seen
 
@@ -463,6 +510,18 @@ ERRORS: list[tuple[str, Any, Any, str]] = [
     ("int-true", where(("int", True)), "sqlite", "invalid integer literal"),
     ("int-str", where(("int", "1; DROP TABLE t")), "sqlite", "invalid integer literal"),
     ("case-no-when", where(("case", (), None)), "sqlite", "a CASE needs at least one WHEN"),
+    ("cast-unknown", where(("cast", X, "INTEGER")), "sqlite", "unknown cast type"),
+    ("cast-lowercase", where(("cast", X, "text")), "postgresql", "unknown cast type"),
+    ("cast-none", where(("cast", X, None)), "sqlite", "unknown cast type"),
+    ("cast-unhashable", where(("cast", X, ["TEXT"])), "sqlite", ""),
+    ("arity-cast", where(("cast", X)), "sqlite", ""),
+    ("arity-same", where(("same", X, P1, P2)), "sqlite", ""),
+    (
+        "no-from-with-joins",
+        t.select(((STAR, None),), None, joins=(("INNER", T, TRUE),)),
+        "sqlite",
+        "a SELECT without FROM cannot have joins",
+    ),
     ("update-no-sets", ("update", "t", (), None), "sqlite", "an UPDATE needs at least one column"),
     ("insert-default-no-row", ("insert", "t", (), (), ()), "sqlite", "an INSERT without columns"),
     (
@@ -602,6 +661,8 @@ def _compound(
         st.tuples(st.just("isnull"), children, flags),
         st.tuples(st.just("in"), children, small, flags),
         st.tuples(st.sampled_from(["like", "regex"]), children, children, flags),
+        st.tuples(st.just("cast"), children, st.sampled_from(sorted(t.CAST_TYPES))),
+        st.tuples(st.just("same"), children, children),
         st.tuples(
             st.just("case"),
             st.lists(st.tuples(children, children), min_size=1, max_size=2).map(tuple),
@@ -621,13 +682,16 @@ def _selects(
     exprs: st.SearchStrategy[Node], tables: st.SearchStrategy[Node]
 ) -> st.SearchStrategy[Node]:
     maybe = st.none() | exprs
+    joins = st.lists(st.tuples(st.sampled_from(["INNER", "LEFT"]), tables, exprs), max_size=2)
+    # A FROM with its joins, or (now and then) no FROM at all, which allows no joins.
+    sources = st.tuples(tables, joins.map(tuple)) | st.just((None, ()))
     return st.builds(
-        lambda distinct, columns, from_, joins, where_, group_by, having, order_by, limit, offset: (
+        lambda distinct, columns, source, where_, group_by, having, order_by, limit, offset: (
             t.select(
                 columns,
-                from_,
+                source[0],
                 distinct=distinct,
-                joins=joins,
+                joins=source[1],
                 where=where_,
                 group_by=group_by,
                 having=having,
@@ -638,10 +702,7 @@ def _selects(
         ),
         flags,
         st.lists(st.tuples(exprs, aliases), min_size=1, max_size=3).map(tuple),
-        tables,
-        st.lists(st.tuples(st.sampled_from(["INNER", "LEFT"]), tables, exprs), max_size=2).map(
-            tuple
-        ),
+        sources,
         maybe,
         st.lists(exprs, max_size=2).map(tuple),
         maybe,
@@ -699,9 +760,10 @@ junk_leaves = st.one_of(
     st.integers(-3, 3),
     st.integers(),
     st.sampled_from(
-        ["", "\x00", "=", "||"]
+        ["", "\x00", "=", "||", "DOUBLE PRECISION"]
         + "x select insert update delete table subquery col param star const int func bin and or "
-        "not isnull in like regex case exists INNER LEFT TRUE NULL COUNT RANDOM".split()
+        "not isnull in like regex case exists cast same INNER LEFT TRUE NULL COUNT RANDOM TEXT "
+        "NUMERIC".split()
     ),
     st.text(max_size=3),
 )

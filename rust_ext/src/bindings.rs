@@ -20,17 +20,23 @@
 //!   and the rows of a column-less INSERT beyond counting them.
 
 use std::borrow::Cow;
+use std::ptr;
 
-use pyo3::exceptions::{PyRecursionError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyRecursionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    timezone_utc, PyBool, PyBytes, PyDate, PyDateTime, PyDict, PyFloat, PyInt, PyList, PyString,
+    PyTime, PyTuple, PyType, PyTzInfo,
+};
+use pyo3::{ffi, intern};
 
 use crate::compile::compile;
+use crate::decode;
 use crate::dialect::Dialect;
 use crate::errors::CompileError;
 use crate::tree::{
-    BinaryOp, Const, Delete, Expr, Function, InItems, Insert, Integer, Join, JoinKind, OrderBy,
-    Select, SelectColumn, Statement, TableRef, Update, MAX_DEPTH,
+    BinaryOp, CastType, Const, Delete, Expr, Function, InItems, Insert, Integer, Join, JoinKind,
+    OrderBy, Select, SelectColumn, Statement, TableRef, Update, MAX_DEPTH,
 };
 
 impl From<CompileError> for PyErr {
@@ -142,6 +148,8 @@ enum ExprKind {
     Case,
     Exists,
     Subquery,
+    Cast,
+    Same,
 }
 
 impl ExprKind {
@@ -164,6 +172,8 @@ impl ExprKind {
             "case" => ExprKind::Case,
             "exists" => ExprKind::Exists,
             "subquery" => ExprKind::Subquery,
+            "cast" => ExprKind::Cast,
+            "same" => ExprKind::Same,
             _ => return None,
         })
     }
@@ -320,13 +330,15 @@ impl Reader {
         let s = Self::record(obj, 11, "a select")?;
         // Filled in place on the heap: a `Select` is a few hundred bytes, and keeping it out of
         // this frame keeps each level of nested subqueries cheap in stack.
-        let mut select = Box::new(Select::new(TableRef::Table {
-            name: String::new(),
-            alias: None,
-        }));
+        let mut select = Box::new(Select::new(None));
         select.distinct = s.get_borrowed_item(1)?.is_truthy()?;
         select.columns = self.each(&*Self::seq(&*s.get_borrowed_item(2)?)?, Self::select_column)?;
-        select.from = self.table_ref(&*s.get_borrowed_item(3)?)?;
+        let from = s.get_borrowed_item(3)?;
+        select.from = if from.is_none() {
+            None
+        } else {
+            Some(self.table_ref(&from)?)
+        };
         select.joins = self.each(&*Self::seq(&*s.get_borrowed_item(4)?)?, Self::join)?;
         select.filter = self.opt_expr(&*s.get_borrowed_item(5)?)?;
         select.group_by = self.each_if_true(&*s.get_borrowed_item(6)?, Self::expr)?;
@@ -481,6 +493,8 @@ impl Reader {
             ExprKind::Case => self.case(&e),
             ExprKind::Exists => self.exists(&e),
             ExprKind::Subquery => self.subquery(&e),
+            ExprKind::Cast => self.cast(&e),
+            ExprKind::Same => self.same(&e),
         }?;
         self.depth -= 1;
         Ok(e)
@@ -657,5 +671,499 @@ impl Reader {
     fn subquery(&mut self, e: &Bound<'_, PyTuple>) -> PyResult<Expr> {
         Self::at_least(e, 2, "a 'subquery' node")?;
         Ok(Expr::Subquery(self.select(&*e.get_borrowed_item(1)?)?))
+    }
+
+    /// The type is checked before the operand is read, as the reference does.
+    #[inline(never)]
+    fn cast(&mut self, e: &Bound<'_, PyTuple>) -> PyResult<Expr> {
+        Self::arity(e, 3, "a 'cast' node")?;
+        let to = e.get_borrowed_item(2)?;
+        let Some(to) = text(&to).and_then(CastType::from_name) else {
+            return Err(refuse(CompileError::UnknownCastType, &to));
+        };
+        Ok(Expr::Cast {
+            expr: self.boxed(&*e.get_borrowed_item(1)?)?,
+            to,
+        })
+    }
+
+    #[inline(never)]
+    fn same(&mut self, e: &Bound<'_, PyTuple>) -> PyResult<Expr> {
+        Self::arity(e, 3, "a 'same' node")?;
+        Ok(Expr::Same {
+            left: self.boxed(&*e.get_borrowed_item(1)?)?,
+            right: self.boxed(&*e.get_borrowed_item(2)?)?,
+        })
+    }
+}
+
+// -- row decoding -----------------------------------------------------------------------------
+//
+// `RowPlan(...)` is built once per query from plain data (`covet/database/orm/hydrate.py` makes
+// it); `decode_rows(plan, rows)` then turns one batch of driver rows into results. The text
+// parsing lives in `decode.rs`; what is here is only the Python side of it. Every native
+// conversion handles the value types it knows (exact `str` mostly) and hands anything else to
+// the field's own Python converter, which the plan always carries: odd values get exactly the
+// reference's result or its exception.
+
+/// What a plan produces per row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Model,
+    Dict,
+    Tuple,
+    Flat,
+}
+
+/// How one column's value is converted.
+enum Convert {
+    /// `bool(v)`.
+    Bool,
+    /// `Decimal(str(v))` (`repr` for a float), rounded by `context.quantize(d, quantum)`.
+    Decimal {
+        decimal: Py<PyAny>,
+        quantum: Py<PyAny>,
+        quantize: Py<PyAny>,
+    },
+    /// Text to an aware UTC `datetime`.
+    DateTime,
+    /// Text to a `date`.
+    Date,
+    /// Text to a naive `time`.
+    Time,
+    /// Text to `uuid.UUID`, built as `UUID.__init__` builds it (its `int` and `is_safe` slots).
+    Uuid {
+        class: Py<PyType>,
+        is_safe: Py<PyAny>,
+    },
+    /// `loads(v)` for `str` and `bytes`.
+    Json { loads: Py<PyAny> },
+    /// Only the Python converter.
+    Python,
+}
+
+/// One `(index, kind, extra, fallback)` converter spec.
+struct Conversion {
+    index: usize,
+    convert: Convert,
+    /// The field's Python converter: used for whatever the native path does not read.
+    fallback: Py<PyAny>,
+}
+
+/// A `select_related` model inside the row.
+struct Related {
+    cache_name: Py<PyString>,
+    /// The related model's first column in the row.
+    start: usize,
+    /// Its primary key's position among its own columns: NULL there means "no related row".
+    pk: usize,
+    plan: Py<RowPlan>,
+}
+
+/// How to decode the rows of one query; see `covet/_covet_rs.pyi`.
+#[pyclass(frozen, module = "covet._covet_rs")]
+pub struct RowPlan {
+    mode: Mode,
+    names: Vec<Py<PyString>>,
+    conversions: Vec<Conversion>,
+    model: Option<Py<PyType>>,
+    related: Vec<Related>,
+}
+
+#[pymethods]
+impl RowPlan {
+    #[new]
+    #[pyo3(signature = (mode, names, converters = None, model = None, related = None))]
+    fn new(
+        mode: &str,
+        names: &Bound<'_, PyAny>,
+        converters: Option<&Bound<'_, PyAny>>,
+        model: Option<&Bound<'_, PyType>>,
+        related: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<RowPlan> {
+        let mode = match mode {
+            "model" => Mode::Model,
+            "dict" => Mode::Dict,
+            "tuple" => Mode::Tuple,
+            "flat" => Mode::Flat,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown row plan mode {mode:?}; expected 'model', 'dict', 'tuple' or 'flat'"
+                )))
+            }
+        };
+        if (mode == Mode::Model) != model.is_some() {
+            return Err(PyValueError::new_err(
+                "a row plan takes a model class in mode 'model', and only then",
+            ));
+        }
+        let names = names
+            .try_iter()?
+            .map(|name| Ok(name?.downcast_into::<PyString>()?.unbind()))
+            .collect::<PyResult<_>>()?;
+        let mut conversions = Vec::new();
+        if let Some(converters) = converters {
+            for spec in converters.try_iter()? {
+                conversions.push(conversion(&spec?)?);
+            }
+        }
+        let mut related_plans = Vec::new();
+        if let Some(related) = related {
+            for item in related.try_iter()? {
+                let (cache_name, start, pk, plan): (
+                    Bound<'_, PyString>,
+                    usize,
+                    usize,
+                    Py<RowPlan>,
+                ) = item?.extract()?;
+                if plan.get().mode != Mode::Model {
+                    return Err(PyValueError::new_err(
+                        "a related row plan must be in mode 'model'",
+                    ));
+                }
+                related_plans.push(Related {
+                    cache_name: cache_name.unbind(),
+                    start,
+                    pk,
+                    plan,
+                });
+            }
+        }
+        if mode != Mode::Model && !related_plans.is_empty() {
+            return Err(PyValueError::new_err(
+                "only a mode 'model' row plan has related plans",
+            ));
+        }
+        Ok(RowPlan {
+            mode,
+            names,
+            conversions,
+            model: model.map(|m| m.clone().unbind()),
+            related: related_plans,
+        })
+    }
+}
+
+/// Read one `(index, kind, extra, fallback)` converter spec.
+fn conversion(spec: &Bound<'_, PyAny>) -> PyResult<Conversion> {
+    let (index, kind, extra, fallback): (usize, String, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+        spec.extract()?;
+    if !fallback.is_callable() {
+        return Err(PyTypeError::new_err(
+            "a converter's fallback must be callable",
+        ));
+    }
+    let convert = match kind.as_str() {
+        "bool" => Convert::Bool,
+        "decimal" => {
+            let (quantum, context): (Bound<'_, PyAny>, Bound<'_, PyAny>) = extra.extract()?;
+            Convert::Decimal {
+                decimal: quantum.get_type().into_any().unbind(),
+                quantize: context.getattr("quantize")?.unbind(),
+                quantum: quantum.unbind(),
+            }
+        }
+        "datetime" => Convert::DateTime,
+        "date" => Convert::Date,
+        "time" => Convert::Time,
+        "uuid" => {
+            let (class, is_safe): (Bound<'_, PyType>, Bound<'_, PyAny>) = extra.extract()?;
+            Convert::Uuid {
+                class: class.unbind(),
+                is_safe: is_safe.unbind(),
+            }
+        }
+        "json" => Convert::Json {
+            loads: extra.unbind(),
+        },
+        "py" => Convert::Python,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown converter kind {kind:?}; expected one of 'bool', 'decimal', 'datetime', \
+                 'date', 'time', 'uuid', 'json', 'py'"
+            )))
+        }
+    };
+    Ok(Conversion {
+        index,
+        convert,
+        fallback: fallback.unbind(),
+    })
+}
+
+/// Decode one batch of rows (tuples, lists or any sequences, such as asyncpg records).
+#[pyfunction]
+pub fn decode_rows<'py>(
+    plan: &Bound<'py, RowPlan>,
+    rows: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let py = rows.py();
+    let plan = plan.get();
+    let decoder = Decoder {
+        py,
+        utc: timezone_utc(py),
+        no_args: PyTuple::empty(py),
+    };
+    let mut out = Vec::with_capacity(rows.len().unwrap_or(0));
+    let mut values = Vec::new();
+    if let Ok(list) = rows.downcast::<PyList>() {
+        for row in list.iter() {
+            out.push(decoder.row(plan, &row, &mut values)?);
+        }
+    } else {
+        for row in rows.try_iter()? {
+            out.push(decoder.row(plan, &row?, &mut values)?);
+        }
+    }
+    PyList::new(py, out)
+}
+
+/// What every row of one `decode_rows` call needs.
+struct Decoder<'py> {
+    py: Python<'py>,
+    utc: Bound<'py, PyTzInfo>,
+    no_args: Bound<'py, PyTuple>,
+}
+
+impl<'py> Decoder<'py> {
+    fn row(
+        &self,
+        plan: &RowPlan,
+        row: &Bound<'py, PyAny>,
+        values: &mut Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        values.clear();
+        if let Ok(tuple) = row.downcast::<PyTuple>() {
+            values.extend(tuple.iter_borrowed().map(|v| v.to_owned()));
+        } else if let Ok(list) = row.downcast::<PyList>() {
+            values.extend(list.iter());
+        } else {
+            for i in 0..row.len()? {
+                values.push(row.get_item(i)?);
+            }
+        }
+        for c in &plan.conversions {
+            let Some(value) = values.get(c.index) else {
+                return Err(PyIndexError::new_err("list index out of range"));
+            };
+            if !value.is_none() {
+                let converted = self.convert(c, value)?;
+                values[c.index] = converted;
+            }
+        }
+        match plan.mode {
+            Mode::Flat => match values.first() {
+                Some(value) => Ok(value.clone()),
+                None => Err(PyIndexError::new_err("tuple index out of range")),
+            },
+            Mode::Tuple => Ok(PyTuple::new(self.py, values.drain(..))?.into_any()),
+            Mode::Dict => Ok(self.dict(&plan.names, values, 0)?.into_any()),
+            Mode::Model => self.instance(plan, values, 0),
+        }
+    }
+
+    /// `dict(zip(names, values[offset:]))`.
+    ///
+    /// (Not `_PyDict_NewPresized`: on CPython 3.11 it makes a dict with general keys, slower to
+    /// build and to read attributes from than the string-keyed dict that grows from empty.)
+    fn dict(
+        &self,
+        names: &[Py<PyString>],
+        values: &[Bound<'py, PyAny>],
+        offset: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(self.py);
+        for (name, value) in names.iter().zip(values.iter().skip(offset)) {
+            dict.set_item(name.bind(self.py), value)?;
+        }
+        Ok(dict)
+    }
+
+    /// `Model._from_db(dict(...))` for the model whose columns start at `offset`, with its
+    /// `select_related` models cached on it.
+    fn instance(
+        &self,
+        plan: &RowPlan,
+        values: &[Bound<'py, PyAny>],
+        offset: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        let dict = self.dict(&plan.names, values, offset)?;
+        dict.set_item(intern!(py, "_persisted"), true)?;
+        for rel in &plan.related {
+            let Some(pk) = values.get(rel.start + rel.pk) else {
+                return Err(PyIndexError::new_err("list index out of range"));
+            };
+            let cache_name = rel.cache_name.bind(py);
+            if pk.is_none() {
+                dict.set_item(cache_name, py.None())?;
+            } else {
+                dict.set_item(
+                    cache_name,
+                    self.instance(rel.plan.get(), values, rel.start)?,
+                )?;
+            }
+        }
+        let Some(model) = &plan.model else {
+            return Err(PyValueError::new_err(
+                "a row plan in mode 'model' has no model",
+            ));
+        };
+        let obj = self.new_object(model.bind(py))?;
+        obj.setattr(intern!(py, "__dict__"), dict)?;
+        Ok(obj)
+    }
+
+    /// `cls.__new__(cls)`: the type's own `tp_new` with no arguments, as that call makes it.
+    fn new_object(&self, cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
+        let tp = cls.as_type_ptr();
+        // SAFETY: `tp` is a live type object (held by `cls`); `tp_new` is called with it, an
+        // empty argument tuple and no keywords, exactly as `type.__call__` would call it.
+        unsafe {
+            let Some(new) = (*tp).tp_new else {
+                return Err(PyTypeError::new_err(format!(
+                    "cannot create '{}' instances",
+                    cls.name()?
+                )));
+            };
+            Bound::from_owned_ptr_or_err(self.py, new(tp, self.no_args.as_ptr(), ptr::null_mut()))
+        }
+    }
+
+    fn convert(&self, c: &Conversion, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.py;
+        let native = match &c.convert {
+            Convert::Bool => return Ok(PyBool::new(py, value.is_truthy()?).to_owned().into_any()),
+            Convert::Python => None,
+            Convert::DateTime => match exact_text(value).and_then(decode::parse_datetime) {
+                Some(v) => Some(self.datetime(v)?),
+                None => None,
+            },
+            Convert::Date => match exact_text(value).and_then(decode::parse_date) {
+                Some(d) => Some(PyDate::new(py, d.year, d.month, d.day)?.into_any()),
+                None => None,
+            },
+            Convert::Time => match exact_text(value).and_then(decode::parse_time) {
+                Some(t) => Some(
+                    PyTime::new(py, t.hour, t.minute, t.second, t.microsecond, None)?.into_any(),
+                ),
+                None => None,
+            },
+            Convert::Uuid { class, is_safe } => {
+                match exact_text(value).and_then(decode::parse_uuid) {
+                    Some(n) => Some(self.uuid(class.bind(py), n, is_safe.bind(py))?),
+                    None => None,
+                }
+            }
+            Convert::Json { loads } => {
+                if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+                    Some(call(loads.bind(py), &[value])?)
+                } else {
+                    None
+                }
+            }
+            Convert::Decimal {
+                decimal,
+                quantum,
+                quantize,
+            } => {
+                let decimal = decimal.bind(py);
+                let exact = if value.is_exact_instance_of::<PyString>() {
+                    Some(call(decimal, &[value])?)
+                } else if value.is_exact_instance_of::<PyFloat>() {
+                    Some(call(decimal, &[&value.repr()?.into_any()])?)
+                } else if value.is_exact_instance_of::<PyInt>() {
+                    Some(call(decimal, &[&value.str()?.into_any()])?)
+                } else if value.get_type().is(decimal) {
+                    Some(value.clone())
+                } else {
+                    None
+                };
+                match exact {
+                    Some(d) => Some(call(quantize.bind(py), &[&d, quantum.bind(py)])?),
+                    None => None,
+                }
+            }
+        };
+        match native {
+            Some(v) => Ok(v),
+            None => call(c.fallback.bind(py), &[value]),
+        }
+    }
+
+    fn datetime(&self, v: decode::DateTime) -> PyResult<Bound<'py, PyAny>> {
+        let (d, t) = (v.date, v.time);
+        let dt = PyDateTime::new(
+            self.py,
+            d.year,
+            d.month,
+            d.day,
+            t.hour,
+            t.minute,
+            t.second,
+            t.microsecond,
+            Some(&self.utc),
+        )?;
+        Ok(dt.into_any())
+    }
+
+    /// `UUID(int=n)` without running `UUID.__init__`: `__init__` only checks its argument and
+    /// sets the two slots, which is what happens here.
+    fn uuid(
+        &self,
+        class: &Bound<'py, PyType>,
+        n: u128,
+        is_safe: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let obj = self.new_object(class)?;
+        let int = n.into_pyobject(self.py)?;
+        generic_setattr(&obj, intern!(self.py, "int"), &int)?;
+        generic_setattr(&obj, intern!(self.py, "is_safe"), is_safe)?;
+        Ok(obj)
+    }
+}
+
+/// The text of an exact `str` (not a subclass, which may read differently).
+fn exact_text<'a>(value: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    if value.is_exact_instance_of::<PyString>() {
+        value.downcast::<PyString>().ok()?.to_str().ok()
+    } else {
+        None
+    }
+}
+
+/// `f(*args)` through vectorcall, without building an argument tuple.
+fn call<'py>(f: &Bound<'py, PyAny>, args: &[&Bound<'py, PyAny>]) -> PyResult<Bound<'py, PyAny>> {
+    // One spare slot in front lets the callee reuse the array for a bound method's `self`.
+    let mut argv = [ptr::null_mut(); 3];
+    assert!(args.len() < argv.len());
+    for (slot, arg) in argv[1..].iter_mut().zip(args) {
+        *slot = arg.as_ptr();
+    }
+    // SAFETY: `argv[1..=args.len()]` holds borrowed, live objects for the duration of the call.
+    unsafe {
+        let result = ffi::PyObject_Vectorcall(
+            f.as_ptr(),
+            argv.as_mut_ptr().add(1),
+            args.len() | ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            ptr::null_mut(),
+        );
+        Bound::from_owned_ptr_or_err(f.py(), result)
+    }
+}
+
+/// `object.__setattr__(obj, name, value)`.
+fn generic_setattr(
+    obj: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyString>,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    // SAFETY: all three pointers are live objects borrowed for the call.
+    let status =
+        unsafe { ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(PyErr::fetch(obj.py()))
     }
 }

@@ -19,6 +19,8 @@ pub struct Dialect {
     pub descending: &'static str,
     /// Written before OFFSET when there is no LIMIT (SQLite needs one).
     pub limit_for_bare_offset: &'static str,
+    /// The NULL-safe equality operator of `("same", l, r)`, with its surrounding spaces.
+    pub null_safe_equal: &'static str,
     /// Has a case-insensitive `ILIKE`; otherwise both sides are lowered.
     pub has_ilike: bool,
     /// Has the `~` / `~*` operators; otherwise the `covet_regexp(pattern, text)` /
@@ -33,6 +35,7 @@ pub const SQLITE: Dialect = Dialect {
     ascending: " ASC NULLS LAST",
     descending: " DESC NULLS FIRST",
     limit_for_bare_offset: " LIMIT -1",
+    null_safe_equal: " IS ",
     has_ilike: false,
     has_regex_operators: false,
 };
@@ -44,6 +47,7 @@ pub const POSTGRESQL: Dialect = Dialect {
     ascending: " ASC",
     descending: " DESC",
     limit_for_bare_offset: "",
+    null_safe_equal: " IS NOT DISTINCT FROM ",
     has_ilike: true,
     has_regex_operators: true,
 };

@@ -18,6 +18,7 @@ pub enum CompileError {
     UnknownConstant(String),
     UnknownFunction(String),
     UnknownOperator(String),
+    UnknownCastType(String),
     /// Empty, containing NUL, or not a string at all.
     InvalidIdentifier(String),
     /// Not an `int`, a `bool`, or less than 1.
@@ -27,6 +28,7 @@ pub enum CompileError {
     InsertWithoutColumnsNeedsOneRow,
     UpdateWithoutColumns,
     CaseWithoutWhen,
+    JoinsWithoutFrom,
     /// The tree has the wrong shape: a node with the wrong number of fields, a value of the wrong
     /// type where a tuple was expected, and so on.
     Malformed(String),
@@ -48,6 +50,7 @@ impl fmt::Display for CompileError {
             CompileError::UnknownConstant(c) => write!(f, "unknown constant {c}"),
             CompileError::UnknownFunction(n) => write!(f, "unknown SQL function {n}"),
             CompileError::UnknownOperator(o) => write!(f, "unknown operator {o}"),
+            CompileError::UnknownCastType(t) => write!(f, "unknown cast type {t}"),
             CompileError::InvalidIdentifier(n) => write!(f, "invalid SQL identifier: {n}"),
             CompileError::InvalidParamIndex(i) => write!(f, "invalid parameter index {i}"),
             CompileError::InvalidInteger(n) => write!(f, "invalid integer literal {n}"),
@@ -58,6 +61,9 @@ impl fmt::Display for CompileError {
                 f.write_str("an UPDATE needs at least one column")
             }
             CompileError::CaseWithoutWhen => f.write_str("a CASE needs at least one WHEN"),
+            CompileError::JoinsWithoutFrom => {
+                f.write_str("a SELECT without FROM cannot have joins")
+            }
             CompileError::Malformed(why) => write!(f, "malformed query tree: {why}"),
             CompileError::TooDeep => write!(
                 f,

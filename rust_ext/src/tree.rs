@@ -28,7 +28,8 @@ pub enum Statement {
 pub struct Select {
     pub distinct: bool,
     pub columns: Vec<SelectColumn>,
-    pub from: TableRef,
+    /// `None`: no FROM clause at all (a row of scalar subqueries); then there are no joins.
+    pub from: Option<TableRef>,
     pub joins: Vec<Join>,
     pub filter: Option<Expr>,
     pub group_by: Vec<Expr>,
@@ -40,7 +41,7 @@ pub struct Select {
 
 impl Select {
     /// `SELECT  FROM from`: no columns, no clauses; fill in the fields wanted.
-    pub fn new(from: TableRef) -> Select {
+    pub fn new(from: Option<TableRef>) -> Select {
         Select {
             distinct: false,
             columns: Vec::new(),
@@ -288,6 +289,37 @@ impl BinaryOp {
     }
 }
 
+/// The types of `tree.CAST_TYPES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CastType {
+    BigInt,
+    DoublePrecision,
+    Numeric,
+    Text,
+}
+
+impl CastType {
+    pub fn from_name(name: &str) -> Option<CastType> {
+        Some(match name {
+            "BIGINT" => CastType::BigInt,
+            "DOUBLE PRECISION" => CastType::DoublePrecision,
+            "NUMERIC" => CastType::Numeric,
+            "TEXT" => CastType::Text,
+            _ => return None,
+        })
+    }
+
+    /// The type as written in the tree, which is also its SQL spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            CastType::BigInt => "BIGINT",
+            CastType::DoublePrecision => "DOUBLE PRECISION",
+            CastType::Numeric => "NUMERIC",
+            CastType::Text => "TEXT",
+        }
+    }
+}
+
 /// What an `IN` tests against.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InItems {
@@ -359,6 +391,10 @@ pub enum Expr {
     Exists { select: Box<Select>, negated: bool },
     /// `("subquery", select)`: a scalar subquery.
     Subquery(Box<Select>),
+    /// `("cast", expr, TYPE)`: `CAST(expr AS TYPE)`; not compound, so never wrapped.
+    Cast { expr: Box<Expr>, to: CastType },
+    /// `("same", left, right)`: NULL-safe equality (`IS NOT DISTINCT FROM`, or SQLite's `IS`).
+    Same { left: Box<Expr>, right: Box<Expr> },
 }
 
 impl Expr {
@@ -377,6 +413,7 @@ impl Expr {
                 | Expr::Like { .. }
                 | Expr::Regex { .. }
                 | Expr::Exists { .. }
+                | Expr::Same { .. }
         )
     }
 }
@@ -404,6 +441,9 @@ mod tests {
         for k in ["INNER", "LEFT"] {
             assert_eq!(JoinKind::from_name(k).map(JoinKind::keyword), Some(k));
         }
+        for c in ["BIGINT", "DOUBLE PRECISION", "NUMERIC", "TEXT"] {
+            assert_eq!(CastType::from_name(c).map(CastType::name), Some(c));
+        }
     }
 
     #[test]
@@ -415,6 +455,8 @@ mod tests {
         assert_eq!(Const::from_name("true"), None);
         assert_eq!(JoinKind::from_name("RIGHT"), None);
         assert_eq!(JoinKind::from_name("inner"), None);
+        assert_eq!(CastType::from_name("text"), None);
+        assert_eq!(CastType::from_name("INTEGER"), None);
     }
 
     #[test]

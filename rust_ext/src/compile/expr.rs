@@ -179,6 +179,18 @@ impl Writer<'_> {
                 self.select(select)?;
                 self.out.push(')');
             }
+            Expr::Cast { expr, to } => {
+                self.out.push_str("CAST(");
+                self.expr(expr, false)?;
+                self.out.push_str(" AS ");
+                self.out.push_str(to.name());
+                self.out.push(')');
+            }
+            Expr::Same { left, right } => {
+                self.expr(left, true)?;
+                self.out.push_str(self.dialect.null_safe_equal);
+                self.expr(right, true)?;
+            }
         }
         Ok(())
     }
@@ -475,6 +487,40 @@ mod tests {
             &bin(BinaryOp::Eq, Expr::Subquery(sub()), lit(1)),
             r#"(SELECT 1 FROM "t") = 1"#,
             r#"(SELECT 1 FROM "t") = 1"#,
+        );
+    }
+
+    #[test]
+    fn cast_and_null_safe_equality() {
+        let cast = |e: Expr, to: CastType| Expr::Cast {
+            expr: Box::new(e),
+            to,
+        };
+        both_expr(
+            &cast(col(None, "x"), CastType::DoublePrecision),
+            r#"CAST("x" AS DOUBLE PRECISION)"#,
+            r#"CAST("x" AS DOUBLE PRECISION)"#,
+        );
+        // The operand is never wrapped, and a cast is not compound itself.
+        let sum = bin(BinaryOp::Add, col(None, "x"), param(1));
+        both_expr(
+            &bin(BinaryOp::Lt, cast(sum.clone(), CastType::Numeric), lit(2)),
+            r#"CAST("x" + ?1 AS NUMERIC) < 2"#,
+            r#"CAST("x" + $1 AS NUMERIC) < 2"#,
+        );
+        let same = |l: Expr, r: Expr| Expr::Same {
+            left: Box::new(l),
+            right: Box::new(r),
+        };
+        both_expr(
+            &same(col(None, "x"), param(1)),
+            r#""x" IS ?1"#,
+            r#""x" IS NOT DISTINCT FROM $1"#,
+        );
+        both_expr(
+            &Expr::Not(Box::new(same(sum, cast(param(2), CastType::Text)))),
+            r#"NOT (("x" + ?1) IS CAST(?2 AS TEXT))"#,
+            r#"NOT (("x" + $1) IS NOT DISTINCT FROM CAST($2 AS TEXT))"#,
         );
     }
 

@@ -2,6 +2,7 @@
 //! LIMIT/OFFSET.
 
 use super::{Result, Writer};
+use crate::errors::CompileError;
 use crate::tree::{OrderBy, Select, SelectColumn, TableRef};
 
 impl Writer<'_> {
@@ -13,8 +14,14 @@ impl Writer<'_> {
             "SELECT "
         });
         self.comma_list(&s.columns, Self::select_column)?;
-        self.out.push_str(" FROM ");
-        self.table_ref(&s.from)?;
+        match &s.from {
+            Some(from) => {
+                self.out.push_str(" FROM ");
+                self.table_ref(from)?;
+            }
+            None if !s.joins.is_empty() => return Err(CompileError::JoinsWithoutFrom),
+            None => {}
+        }
         for join in &s.joins {
             self.out.push(' ');
             self.out.push_str(join.kind.keyword());
@@ -185,6 +192,33 @@ mod tests {
             &Statement::Select(Box::new(s)),
             r#"SELECT  FROM "t""#,
             r#"SELECT  FROM "t""#,
+        );
+    }
+
+    #[test]
+    fn select_without_from() {
+        let sub = select(
+            vec![(func(Function::Count, vec![star()], false), None)],
+            table("t", None),
+        );
+        let mut s = select(
+            vec![(Expr::Subquery(Box::new(sub)), Some("n"))],
+            table("x", None),
+        );
+        s.from = None;
+        both(
+            &Statement::Select(Box::new(s.clone())),
+            r#"SELECT (SELECT COUNT(*) FROM "t") AS "n""#,
+            r#"SELECT (SELECT COUNT(*) FROM "t") AS "n""#,
+        );
+        s.joins = vec![Join {
+            kind: JoinKind::Inner,
+            table: table("u", None),
+            on: Expr::Const(Const::True),
+        }];
+        assert_eq!(
+            err(&Statement::Select(Box::new(s))),
+            crate::errors::CompileError::JoinsWithoutFrom
         );
     }
 

@@ -44,7 +44,7 @@ pub fn table(name: &str, alias: Option<&str>) -> TableRef {
 }
 
 pub fn select(columns: Vec<(Expr, Option<&str>)>, from: TableRef) -> Select {
-    let mut select = Select::new(from);
+    let mut select = Select::new(Some(from));
     select.columns = columns
         .into_iter()
         .map(|(expr, alias)| SelectColumn {
