@@ -41,7 +41,9 @@ def _demo(args: argparse.Namespace) -> int:
         await close_all()
 
     asyncio.run(run())
-    console.print(f"\nExplore it: [bold]covet shell --demo[/bold]  (database {args.path})")
+    hint = ("covet shell --demo" if args.path == "covet_demo.db"
+            else f"covet shell --database sqlite:///{args.path}")
+    console.print(f"\nExplore it: [bold]{hint}[/bold]")
     return 0
 
 
