@@ -250,7 +250,7 @@ class CovetMagics(Magics, Configurable):
         from covet.database.exceptions import DatabaseError
         from covet.database.orm.manager import Manager
         from covet.database.orm.query import QuerySet, RawQuerySet
-        from covet.database.orm.relationships import RelatedManager
+        from covet.database.orm.related import RelatedManager
 
         options, expression = _split_options(line)
         args = parse_argstring(self.covet_explain, options)

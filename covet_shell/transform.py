@@ -67,7 +67,7 @@ def is_covet_object(value: Any) -> bool:
     from covet.database.orm.manager import Manager
     from covet.database.orm.models import Model
     from covet.database.orm.query import QuerySet, RawQuerySet
-    from covet.database.orm.relationships import RelatedManager
+    from covet.database.orm.related import RelatedManager
 
     if isinstance(value, type):
         return issubclass(value, Model) and value is not Model
@@ -243,7 +243,7 @@ class Resolver:
         __tracebackhide__ = True
         from covet.database.orm.manager import Manager
         from covet.database.orm.query import QuerySet, RawQuerySet
-        from covet.database.orm.relationships import RelatedManager
+        from covet.database.orm.related import RelatedManager
 
         if isinstance(value, Pending):
             return await value
