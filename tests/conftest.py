@@ -4,10 +4,14 @@
   cluster made with ``initdb`` in a temp directory, started with ``pg_ctl`` on a free port and
   removed at the end. Without PostgreSQL binaries the PostgreSQL half of the suite is skipped,
   or fails under ``CI=true``.
-* ``db`` (function): parametrized ``sqlite``/``postgresql``; configures the ``default`` alias to a
-  fresh database (a temp SQLite file; the PostgreSQL database with an empty ``public`` schema),
-  yields the connected :class:`~covet.database.adapters.base.Adapter`, and closes everything at
-  teardown.
+* ``db`` (function): parametrized ``sqlite``/``sqlite-aiosqlite``/``postgresql``; configures the
+  ``default`` alias to a fresh database (a temp SQLite file; the PostgreSQL database with an empty
+  ``public`` schema), yields the connected :class:`~covet.database.adapters.base.Adapter`, and
+  closes everything at teardown. ``sqlite`` is the default SQLite engine (the native Rust
+  executor), ``sqlite-aiosqlite`` the reference engine (``sqlite+aiosqlite:///``). With
+  ``COVET_SQLITE_ENGINE=aiosqlite`` the default engine is the reference one everywhere (also for
+  the tests that configure their own ``sqlite:///`` URLs and for subprocesses), and the
+  ``sqlite-aiosqlite`` run is dropped as a duplicate.
 * ``@pytest.mark.requires("arrays", ...)``: skip a ``db`` test unless the backend has these
   capabilities (names of ``Capabilities`` fields). Never skip on vendor names.
 
@@ -36,11 +40,25 @@ from covet.database.adapters.base import Adapter
 from covet.database.config import configure
 
 PG_DATABASE = "covet_test"
+SQLITE_DEFAULT_IS_REFERENCE = (
+    os.environ.get("COVET_SQLITE_ENGINE", "").strip().lower() == "aiosqlite"
+)
+BACKENDS = ["sqlite", *([] if SQLITE_DEFAULT_IS_REFERENCE else ["sqlite-aiosqlite"]), "postgresql"]
 
 
 def requires(*capabilities: str) -> pytest.MarkDecorator:
     """``@requires('arrays')``: the same as ``@pytest.mark.requires('arrays')``."""
     return pytest.mark.requires(*capabilities)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from covet.database.adapters.sqlite_native import default_engine
+
+    try:
+        engine = default_engine().__name__
+    except Exception as exc:  # reported by the tests that use it
+        engine = f"unavailable ({exc})"
+    return f"covet: db backends {', '.join(BACKENDS)}; sqlite engine {engine}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -192,11 +210,13 @@ def _isolate_alias_registry() -> Iterator[None]:
     connections._adapters.update(adapters)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """The URL of a fresh database for the ``db`` fixture's backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
+    if request.param == "sqlite-aiosqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("pg_url")
     return url
 

@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from covet.database.adapters import canonical_engine
+from covet.database.adapters import canonical_engine, engine_dialect
 from covet.database.exceptions import ConfigurationError, close_matches
 
 __all__ = [
@@ -127,7 +127,11 @@ class DatabaseConfig:
         pool_min, pool_max: pool sizes; engine defaults when None (SQLite 1..4, a memory
             database always 1..1; PostgreSQL 1..10).
         engine: ``'sqlite'`` or ``'postgresql'`` (or a registered scheme such as ``'postgres'``);
-            inferred from the other arguments when None.
+            inferred from the other arguments when None. SQLite engines: ``'sqlite'`` (the
+            native Rust executor, the default), ``'sqlite+aiosqlite'`` or ``'aiosqlite'`` (the
+            reference engine), ``'sqlite+native'`` (the Rust executor, no fallback). With a plain
+            ``sqlite:///`` URL, ``engine=`` picks the driver (``url='sqlite:///a.db',
+            engine='aiosqlite'``); the same scheme in the URL (``sqlite+aiosqlite:///a.db``) does too.
         register: register under ``alias`` now (the default). ``False`` builds a detached value.
         **options: engine options. Common: ``acquire_timeout`` (seconds to wait for a pooled
             connection, default 30). SQLite: ``busy_timeout`` (ms, default 5000), ``synchronous``,
@@ -170,16 +174,13 @@ class DatabaseConfig:
                     "give either url= or the parts (host=, database=, path=, ...), not both"
                 )
             parsed = self._parse_url(str(url))
-            if engine is not None and canonical_engine(engine) != parsed["engine"]:
-                raise ConfigurationError(
-                    f"engine={engine!r} contradicts the URL scheme of {mask_url(str(url))}"
-                )
-            engine, host, port = parsed["engine"], parsed["host"], parsed["port"]
+            engine = _merge_engines(engine, parsed["engine"], url)
+            host, port = parsed["host"], parsed["port"]
             database, user, password = parsed["database"], parsed["user"], parsed["password"]
             path = parsed["path"]
             for key, value in parsed["query"].items():
                 if key in _POOL_KEYS or key in _COMMON_OPTIONS or (
-                    parsed["engine"] == "sqlite"
+                    engine_dialect(parsed["engine"]) == "sqlite"
                 ):
                     options.setdefault(key, _coerce_option(key, value))
                 else:
@@ -205,7 +206,7 @@ class DatabaseConfig:
                 )
         self.engine = canonical_engine(engine)
 
-        if self.engine == "sqlite":
+        if self.dialect == "sqlite":
             if host is not None or port is not None or user is not None or password is not None:
                 raise ConfigurationError("SQLite takes a path, not host/port/user/password")
             if path is not None and database is not None and os.fspath(path) != database:
@@ -234,7 +235,7 @@ class DatabaseConfig:
         self.password = password
         self.options: dict[str, Any] = options
 
-        default_min, default_max = _DEFAULT_POOL.get(self.engine, (1, 10))
+        default_min, default_max = _DEFAULT_POOL.get(self.dialect, (1, 10))
         if self.is_memory:
             default_min, default_max = 1, 1
         self.pool_min = default_min if pool_min is None else int(pool_min)
@@ -267,7 +268,7 @@ class DatabaseConfig:
             "engine": engine, "host": None, "port": None, "database": None,
             "user": None, "password": None, "path": None, "query": query,
         }
-        if engine == "sqlite":
+        if engine_dialect(engine) == "sqlite":
             # sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:, sqlite://
             netloc, _, path = rest.partition("/")
             if netloc and netloc != "localhost":
@@ -289,9 +290,14 @@ class DatabaseConfig:
 
     # views ---------------------------------------------------------------------------------
     @property
+    def dialect(self) -> str:
+        """``'sqlite'`` or ``'postgresql'``: the engine without its driver."""
+        return engine_dialect(self.engine)
+
+    @property
     def is_memory(self) -> bool:
         """True for a SQLite ``:memory:`` database (one shared connection)."""
-        return self.engine == "sqlite" and self.path == _MEMORY
+        return self.dialect == "sqlite" and self.path == _MEMORY
 
     @property
     def sqlite_path(self) -> str:
@@ -308,8 +314,8 @@ class DatabaseConfig:
         return self._build_url(reveal=True)
 
     def _build_url(self, reveal: bool) -> str:
-        if self.engine == "sqlite":
-            return f"sqlite:///{self.path}"
+        if self.dialect == "sqlite":
+            return f"{self.engine}:///{self.path}"
         userinfo = ""
         if self.user is not None:
             userinfo = quote(self.user, safe="")
@@ -334,7 +340,7 @@ class DatabaseConfig:
             "engine": self.engine, "alias": self.alias, "pool_min": self.pool_min,
             "pool_max": self.pool_max, "source": self.source, **self.options,
         }
-        if self.engine == "sqlite":
+        if self.dialect == "sqlite":
             args["path"] = self.path
         else:
             args.update(
@@ -353,9 +359,9 @@ class DatabaseConfig:
 
     def describe(self) -> str:
         """One line for banners: the masked URL and where the configuration came from."""
-        where = self.sqlite_path if self.engine == "sqlite" else self.url
-        if self.engine == "sqlite" and not self.is_memory:
-            where = f"sqlite:///{where}"
+        where = self.sqlite_path if self.dialect == "sqlite" else self.url
+        if self.dialect == "sqlite" and not self.is_memory:
+            where = f"{self.engine}:///{where}"
         origin = {
             "explicit": "configured in code",
             "env": f"from ${ENV_VAR}",
@@ -381,6 +387,25 @@ class DatabaseConfig:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _merge_engines(given: str | None, from_url: str, url: str) -> str:
+    """The engine when both ``engine=`` and a URL name one.
+
+    Equal engines agree. Within one dialect, the plain dialect name (``sqlite``) defers to a
+    driver-specific one (``sqlite+aiosqlite``), so ``engine=`` can pick the driver for a plain URL.
+    """
+    if given is None:
+        return from_url
+    wanted = canonical_engine(given)
+    if wanted == from_url:
+        return wanted
+    if engine_dialect(wanted) == engine_dialect(from_url):
+        if from_url == engine_dialect(from_url):
+            return wanted
+        if wanted == engine_dialect(wanted):
+            return from_url
+    raise ConfigurationError(f"engine={given!r} contradicts the URL scheme of {mask_url(url)}")
 
 
 def _from_text(

@@ -7,6 +7,19 @@ The registry maps a URL scheme (``sqlite``, ``postgresql``, ``postgres``, ...) t
 engine name and to the adapter class, named as ``"module:Class"`` so that a driver module is
 imported only when its engine is used. Adding a backend means adding one entry with
 :func:`register_adapter`, with no other edits.
+
+An engine is a dialect, optionally with a driver after ``+``. SQLite has three:
+
+* ``sqlite`` (also ``sqlite3``): the default engine, the native Rust executor
+  (``sqlite_native.py``). If the Rust module is not built it falls back to aiosqlite with a
+  ``RuntimeWarning``, except under ``CI=true``, where that is an ``ImportError``. The environment
+  variable ``COVET_SQLITE_ENGINE=aiosqlite`` makes ``sqlite`` mean the reference engine instead
+  (``native``, the default, keeps it).
+* ``sqlite+native``: the Rust executor, never a fallback.
+* ``sqlite+aiosqlite`` (also ``aiosqlite``): the reference engine, aiosqlite (``sqlite.py``).
+
+``COVET_PURE_PYTHON=1`` selects the pure-Python compiler and decoder only; it does not change the
+SQLite engine.
 """
 
 from __future__ import annotations
@@ -25,10 +38,12 @@ __all__ = [
     "Connection",
     "PoolStats",
     "QueryEvent",
+    "NativeSQLiteAdapter",
     "PostgreSQLAdapter",
     "SQLiteAdapter",
     "adapter_class",
     "canonical_engine",
+    "engine_dialect",
     "register_adapter",
     "registered_schemes",
 ]
@@ -48,8 +63,11 @@ def register_adapter(scheme: str, target: str, engine: str | None = None) -> Non
     _REGISTRY[scheme.lower()] = (engine or scheme.lower(), target)
 
 
-register_adapter("sqlite", "covet.database.adapters.sqlite:SQLiteAdapter")
-register_adapter("sqlite3", "covet.database.adapters.sqlite:SQLiteAdapter", engine="sqlite")
+register_adapter("sqlite", "covet.database.adapters.sqlite_native:DefaultSQLiteAdapter")
+register_adapter("sqlite3", "covet.database.adapters.sqlite_native:DefaultSQLiteAdapter", "sqlite")
+register_adapter("sqlite+native", "covet.database.adapters.sqlite_native:NativeSQLiteAdapter")
+register_adapter("sqlite+aiosqlite", "covet.database.adapters.sqlite:SQLiteAdapter")
+register_adapter("aiosqlite", "covet.database.adapters.sqlite:SQLiteAdapter", "sqlite+aiosqlite")
 register_adapter("postgresql", "covet.database.adapters.postgresql:PostgreSQLAdapter")
 for _alias in ("postgres", "pgsql", "pg", "postgresql+asyncpg", "postgres+asyncpg"):
     register_adapter(_alias, "covet.database.adapters.postgresql:PostgreSQLAdapter", "postgresql")
@@ -78,6 +96,11 @@ def canonical_engine(scheme: str) -> str:
     return entry[0]
 
 
+def engine_dialect(engine: str) -> str:
+    """The dialect of a canonical engine name: ``'sqlite+aiosqlite'`` → ``'sqlite'``."""
+    return engine.partition("+")[0]
+
+
 def adapter_class(scheme: str) -> type[Adapter]:
     """Import and return the adapter class registered for ``scheme``."""
     canonical_engine(scheme)  # raises a helpful error for unknown names
@@ -93,6 +116,7 @@ _LAZY = {
     "PoolStats": "covet.database.adapters.base",
     "QueryEvent": "covet.database.adapters.base",
     "SQLiteAdapter": "covet.database.adapters.sqlite",
+    "NativeSQLiteAdapter": "covet.database.adapters.sqlite_native",
     "PostgreSQLAdapter": "covet.database.adapters.postgresql",
 }
 

@@ -1,4 +1,4 @@
-"""The SQLite adapter: aiosqlite connections in a small pool.
+"""The SQLite adapter: aiosqlite connections in a small pool (the reference SQLite engine).
 
 Barrier: the only module (with ``postgresql.py``) that touches a driver; it speaks ``sqlite3``
 through aiosqlite's worker thread and hands back plain tuples and CovetPy errors.
@@ -17,10 +17,15 @@ awaiting task was cancelled before it started is skipped, a running one is inter
 ``sqlite3.Connection.interrupt``, and the pool drains the queue before it lends the connection out
 again. Placeholder translation, value conversion, the SQL functions and error translation live in
 ``sqlite_support.py``.
+
+The default engine, the native Rust executor (``sqlite_native.py``), subclasses this adapter and
+reuses its pool, transactions and raw API: only its connections differ
+(:class:`PooledSQLiteConnection` is what the pool needs of one).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import contextlib
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from covet.database.config import DatabaseConfig
 
 __all__ = [
+    "PooledSQLiteConnection",
     "SQLiteAdapter",
     "SQLiteConnection",
     "adapt_value",
@@ -75,19 +81,57 @@ class _Job:
         self.cancelled = False
 
 
-class SQLiteConnection(Connection):
-    """One aiosqlite connection; every method is a single job on its worker thread."""
+class PooledSQLiteConnection(Connection):
+    """What the pool needs of a SQLite connection, whichever engine runs it.
 
-    __slots__ = ("_aio", "pool", "_needs_drain", "broken")
+    ``_needs_drain`` is set when a statement was cancelled: :meth:`prepare_for_reuse` then waits
+    for the worker to finish it before the connection is lent out again.
+    """
 
-    def __init__(self, aio: aiosqlite.Connection, pool: _SQLitePool) -> None:
-        self._aio = aio
+    __slots__ = ("pool", "_needs_drain", "broken")
+
+    def __init__(self, pool: _SQLitePool) -> None:
         self.pool = pool
         self._needs_drain = False
         self.broken = False
 
     def translate_error(self, exc: Exception) -> DatabaseError | None:
         return translate_sqlite_error(exc)
+
+    @property
+    @abc.abstractmethod
+    def healthy(self) -> bool:
+        """Usable: not broken, connection open, worker thread running."""
+
+    @abc.abstractmethod
+    async def prepare_for_reuse(self) -> None:
+        """Wait for an interrupted job to finish, and roll back a transaction left open."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection and wait for its worker thread to finish the job."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Close without awaiting (for connections of a finished event loop)."""
+
+
+def open_failure(path: str, exc: Exception) -> Exception | None:
+    """The error to raise when opening ``path`` failed with ``exc`` (None: re-raise ``exc``)."""
+    err = translate_sqlite_error(exc)
+    if err is None:
+        return None
+    return type(err)(f"cannot open SQLite database {path!r}: {err}")
+
+
+class SQLiteConnection(PooledSQLiteConnection):
+    """One aiosqlite connection; every method is a single job on its worker thread."""
+
+    __slots__ = ("_aio",)
+
+    def __init__(self, aio: aiosqlite.Connection, pool: _SQLitePool) -> None:
+        super().__init__(pool)
+        self._aio = aio
 
     @property
     def _raw(self) -> sqlite3.Connection:
@@ -247,8 +291,8 @@ class _SQLitePool:
         self._adapter = adapter
         self.max_size = max_size
         self._timeout = timeout
-        self._idle: list[SQLiteConnection] = []
-        self._in_use: set[SQLiteConnection] = set()
+        self._idle: list[PooledSQLiteConnection] = []
+        self._in_use: set[PooledSQLiteConnection] = set()
         self._opening = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -274,7 +318,7 @@ class _SQLitePool:
                 waiter.set_result(None)
                 return
 
-    async def acquire(self) -> SQLiteConnection:
+    async def acquire(self) -> PooledSQLiteConnection:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
@@ -335,7 +379,7 @@ class _SQLitePool:
             with contextlib.suppress(ValueError):
                 self._waiters.remove(waiter)
 
-    async def release(self, conn: SQLiteConnection) -> None:
+    async def release(self, conn: PooledSQLiteConnection) -> None:
         known = conn in self._in_use
         self._in_use.discard(conn)
         if self.closed or not known or not conn.healthy:
@@ -356,14 +400,15 @@ class _SQLitePool:
         self._waiters.clear()
 
 
-def _capabilities() -> Capabilities:
+def sqlite_capabilities(version: tuple[int, ...]) -> Capabilities:
+    """The capabilities of SQLite ``version`` (the library the engine links)."""
     return Capabilities(
         dialect="sqlite",
-        returning=_VERSION >= (3, 35),
-        upsert=_VERSION >= (3, 24),
-        window_functions=_VERSION >= (3, 25),
+        returning=version >= (3, 35),
+        upsert=version >= (3, 24),
+        window_functions=version >= (3, 25),
         explain_format="text",
-        max_params=32766 if _VERSION >= (3, 32) else 999,
+        max_params=32766 if version >= (3, 32) else 999,
     )
 
 
@@ -371,7 +416,7 @@ class SQLiteAdapter(Adapter):
     """SQLite through aiosqlite: ``?1`` placeholders at the ORM level, ``$1`` in the raw API."""
 
     dialect = "sqlite"
-    capabilities = _capabilities()
+    capabilities = sqlite_capabilities(_VERSION)
     begin_sql = "BEGIN IMMEDIATE"
     begin_readonly_sql = "BEGIN DEFERRED"
 
@@ -391,7 +436,7 @@ class SQLiteAdapter(Adapter):
             self._pool = _SQLitePool(self, self.config.pool_max, timeout)
         return self._pool
 
-    async def _open_connection(self, pool: _SQLitePool) -> SQLiteConnection:
+    async def _open_connection(self, pool: _SQLitePool) -> PooledSQLiteConnection:
         path = self.config.sqlite_path
         options = dict(self.config.options)
         aio = aiosqlite.Connection(lambda: open_connection(path, options), 64)
@@ -405,10 +450,10 @@ class SQLiteAdapter(Adapter):
                 if not aio._thread.is_alive():
                     break
                 await asyncio.sleep(0.001)
-            err = translate_sqlite_error(exc)
+            err = open_failure(path, exc)
             if err is None:
                 raise
-            raise type(err)(f"cannot open SQLite database {path!r}: {err}") from exc
+            raise err from exc
         return SQLiteConnection(aio, pool)
 
     # lifecycle ---------------------------------------------------------------------------------
@@ -427,11 +472,11 @@ class SQLiteAdapter(Adapter):
             return PoolStats(0, 0, 0, self.config.pool_max)
         return self._pool.stats()
 
-    async def acquire(self) -> SQLiteConnection:
+    async def acquire(self) -> PooledSQLiteConnection:
         return await self._get_pool().acquire()
 
     async def release(self, connection: Connection) -> None:
-        assert isinstance(connection, SQLiteConnection)
+        assert isinstance(connection, PooledSQLiteConnection)
         await connection.pool.release(connection)
 
     # raw API -------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """SQLite helpers that need no connection: placeholders, values, SQL functions, errors.
 
 Barrier: pure functions around ``sqlite3``; ``sqlite.py`` uses them to open connections and run
-statements. Kept apart so the adapter module stays about connections and pooling.
+statements. Kept apart so the adapter module stays about connections and pooling. Both SQLite
+engines share them: the native engine (``sqlite_native.py``) runs the same
+:func:`connection_pragmas`, registers Rust versions of the functions in :data:`FUNCTION_NAMES`, and
+raises ``sqlite3`` exceptions that :func:`translate_sqlite_error` maps.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from covet.database.exceptions import (
 
 __all__ = [
     "DEFAULT_BUSY_MS",
+    "FUNCTION_NAMES",
     "adapt_value",
+    "connection_pragmas",
     "open_connection",
     "translate_placeholders",
     "translate_sqlite_error",
@@ -171,6 +176,27 @@ _FUNCTIONS: tuple[tuple[str, int, Callable[..., Any]], ...] = (
 )
 
 
+FUNCTION_NAMES: tuple[tuple[str, int], ...] = tuple((name, n) for name, n, _ in _FUNCTIONS)
+"""The SQL functions every connection of either engine gets: ``(name, number of arguments)``."""
+
+
+def connection_pragmas(path: str, options: dict[str, Any]) -> list[str]:
+    """The statements that configure a new connection, in order (both engines run these).
+
+    ``busy_timeout`` (5000 ms unless configured), ``foreign_keys=ON``, ``journal_mode`` (WAL
+    unless configured; not for ``:memory:``), ``synchronous`` only when configured (SQLite's
+    default otherwise, FULL), ``case_sensitive_like=ON``.
+    """
+    busy = int(options.get("busy_timeout", DEFAULT_BUSY_MS))
+    pragmas = [f"PRAGMA busy_timeout = {busy}", "PRAGMA foreign_keys = ON"]
+    if path != ":memory:":
+        pragmas.append(f"PRAGMA journal_mode = {options.get('journal_mode', 'WAL')}")
+    if options.get("synchronous") is not None:
+        pragmas.append(f"PRAGMA synchronous = {options['synchronous']}")
+    pragmas.append("PRAGMA case_sensitive_like = ON")
+    return pragmas
+
+
 def open_connection(path: str, options: dict[str, Any]) -> sqlite3.Connection:
     """Open and configure one connection; runs on the connection's worker thread."""
     busy = int(options.get("busy_timeout", DEFAULT_BUSY_MS))
@@ -178,13 +204,8 @@ def open_connection(path: str, options: dict[str, Any]) -> sqlite3.Connection:
         path, isolation_level=None, timeout=busy / 1000, cached_statements=256
     )
     try:
-        raw.execute(f"PRAGMA busy_timeout = {busy}")
-        raw.execute("PRAGMA foreign_keys = ON")
-        if path != ":memory:":
-            raw.execute(f"PRAGMA journal_mode = {options.get('journal_mode', 'WAL')}")
-        if options.get("synchronous") is not None:
-            raw.execute(f"PRAGMA synchronous = {options['synchronous']}")
-        raw.execute("PRAGMA case_sensitive_like = ON")
+        for pragma in connection_pragmas(path, options):
+            raw.execute(pragma)
         for name, nargs, fn in _FUNCTIONS:
             raw.create_function(name, nargs, fn, deterministic=True)
         for name, collation in COLLATIONS:
