@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from covet.database.exceptions import ConfigurationError
 from covet_shell.explain import Plan, PlanNode
 from covet_shell.ledger import CellQueries, short_sql
 
@@ -149,6 +150,8 @@ def describe_models(models: Sequence[Any], dialect: str) -> ModelsReport:
                 db_type = f.db_type(dialect)
             except NotImplementedError:
                 db_type = "?"
+            except ConfigurationError:  # e.g. an ArrayField on SQLite, or an unresolved target
+                db_type = f"(not on {dialect})"
             fields.append((f.name, f.column, f.type_label, db_type, _options(f.deconstruct())))
         relations = [(name, rel.kind, rel.target.__name__) for name, rel in meta.relations.items()]
         out.append({"name": model.__name__, "table": meta.db_table, "module": model.__module__,
