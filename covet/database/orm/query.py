@@ -447,7 +447,7 @@ class QuerySet(Generic[T]):
         return results
 
     async def _after_fetch(self, results: list[Any]) -> None:
-        if self._mode != "model" or not results:
+        if not (self._select_related or self._prefetch) or self._mode != "model" or not results:
             return
         from covet.database.orm.prefetch import prefetch_objects
         from covet.database.orm.sql.joins import split_select_related
