@@ -7,12 +7,13 @@ a contender doing less (or different) work than the others is caught.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from common import Sizes
 
 
-class Contender:
+class Contender(abc.ABC):
     #: whether workloads are plain synchronous code (raw sqlite3)
     sync = False
 
@@ -22,19 +23,23 @@ class Contender:
         self.target = target
         self.sizes = sizes
 
+    @abc.abstractmethod
     async def open(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     async def info(self) -> dict[str, Any]:
         """Versions, the engine in use and the effective durability settings."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     async def execute(self, sql: str) -> None:
         """Run maintenance SQL (cleanup between runs; never timed)."""
-        raise NotImplementedError
+        ...
 
     # workloads: one timed run each; ``tag`` makes inserted usernames unique per run
     async def w1(self, tag: str) -> Any: ...

@@ -14,7 +14,7 @@ the model class and, for ``select_related``, the nested plans.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from covet import _native
@@ -57,7 +57,7 @@ class RowPlan:
             plans' own converters are not used (the outer plan converts the whole row).
     """
 
-    __slots__ = ("mode", "names", "converters", "model", "width", "related", "post", "_native")
+    __slots__ = ("mode", "names", "converters", "model", "width", "related", "_native")
 
     def __init__(self, mode: str, names: Sequence[str], converters: Sequence[tuple[int, Converter]],
                  model: Any = None, width: int | None = None,
@@ -68,7 +68,6 @@ class RowPlan:
         self.model = model
         self.width = len(self.names) if width is None else width
         self.related = tuple(related)
-        self.post: list[Callable[[list[Any]], None]] = []
         self._native: Any = None  # the Rust plan, made on first use; False: not expressible
 
     def decode(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
