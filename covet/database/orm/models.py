@@ -114,6 +114,16 @@ class Model(metaclass=ModelBase):
 
     def __init__(self, **kwargs: Any) -> None:
         meta = self._meta
+        plan = meta.init_plan
+        names = plan.names
+        if names is not None and kwargs.keys() <= names:  # the common case: plain values for known fields
+            d = self.__dict__
+            d.update(plan.static)
+            d.update(kwargs)
+            for attname, default in plan.callables:
+                if attname not in kwargs:
+                    d[attname] = default()
+            return
         if meta.abstract:
             raise TypeError(f"{type(self).__name__} is abstract and cannot be instantiated")
         d = self.__dict__

@@ -39,6 +39,31 @@ class Index:
         return f"Index(fields={self.fields!r}, name={self.name!r}, unique={self.unique})"
 
 
+class InitPlan:
+    """The fast path of ``Model.__init__``: every field's static default in field order, the
+    fields whose default is a callable, and the keyword names it can take as they are (plain
+    fields by name, relations by ``attname``; a relation given as an instance, an unknown name
+    or a many-to-many name takes the general path, which also reports errors)."""
+
+    __slots__ = ("static", "callables", "names")
+
+    def __init__(self, meta: Options) -> None:
+        self.static: dict[str, Any] = {}
+        self.callables: list[tuple[str, Any]] = []
+        names: set[str] = set()
+        for field in meta.fields:
+            default = field.default
+            if field.has_default() and callable(default):
+                self.callables.append((field.attname, default))
+                self.static[field.attname] = None
+            else:
+                self.static[field.attname] = field.get_default()
+            if field.is_relation or field.name == field.attname:
+                names.add(field.attname)
+        #: None for an abstract model: its instantiation error comes from the general path.
+        self.names: frozenset[str] | None = None if meta.abstract else frozenset(names)
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -81,8 +106,18 @@ class Options:
         self.relations: dict[str, Any] = {}
         self.many_to_many: list[Any] = []
         self.meta_class = meta
+        self._init_plan: InitPlan | None = None
+
+    @property
+    def init_plan(self) -> InitPlan:
+        """How ``Model.__init__`` fills a new instance (built once, rebuilt when fields change)."""
+        plan = self._init_plan
+        if plan is None:
+            plan = self._init_plan = InitPlan(self)
+        return plan
 
     def add_field(self, field: Field[Any]) -> None:
+        self._init_plan = None
         self.fields.append(field)
         self.fields_map[field.name] = field
         if field.attname != field.name:

@@ -25,10 +25,11 @@ __all__ = ["insert", "update", "delete", "update_queryset", "delete_queryset", "
            "bulk_update"]
 
 
-async def _adapter(alias: str | None) -> Any:
-    from covet.database.connections import get_adapter
+def _adapter(alias: str | None) -> Any:
+    """The adapter of ``alias``, without I/O: it opens its pool on the first statement."""
+    from covet.database.connections import adapter_for
 
-    return await get_adapter(alias or "default")
+    return adapter_for(alias or "default")
 
 
 def _insert_fields(obj: Model) -> list[Field[Any]]:
@@ -38,15 +39,14 @@ def _insert_fields(obj: Model) -> list[Field[Any]]:
 
 
 async def insert(obj: Model, using: str | None) -> None:
-    adapter = await _adapter(using)
+    adapter = _adapter(using)
     dialect = adapter.dialect
     meta = obj._meta
     fields = _insert_fields(obj)
-    params = [f.to_db(obj.__dict__.get(f.attname), dialect) for f in fields]
-    row = tuple(("param", i + 1) for i in range(len(fields)))
+    d = obj.__dict__
+    params = [f.to_db(d.get(f.attname), dialect) for f in fields]
     returning = (meta.pk.column,) if meta.pk not in fields else ()
-    tree = ("insert", meta.db_table, tuple(f.column for f in fields), (row,), returning)
-    sql = compile_sql(tree, dialect)
+    sql = _insert_sql(meta.db_table, tuple(f.column for f in fields), 1, returning, dialect)
     if returning:
         rows = await adapter.run_fetch(sql, params)
         obj.__dict__[meta.pk.attname] = rows[0][0]
@@ -57,7 +57,7 @@ async def insert(obj: Model, using: str | None) -> None:
 async def update(obj: Model, fields: Sequence[Field[Any]], using: str | None) -> int:
     if not fields:
         return 0
-    adapter = await _adapter(using)
+    adapter = _adapter(using)
     dialect = adapter.dialect
     meta = obj._meta
     params = [f.to_db(obj.__dict__.get(f.attname), dialect) for f in fields]
@@ -76,7 +76,7 @@ async def update(obj: Model, fields: Sequence[Field[Any]], using: str | None) ->
 
 
 async def delete(obj: Model, using: str | None) -> int:
-    adapter = await _adapter(using)
+    adapter = _adapter(using)
     meta = obj._meta
     params = [meta.pk.to_db(obj.pk, adapter.dialect)]
     tree = ("delete", meta.db_table, ("bin", "=", ("col", None, meta.pk.column), ("param", 1)))
@@ -89,7 +89,7 @@ async def update_queryset(qs: QuerySet[Any], values: dict[str, Any]) -> int:
         raise ValueError("update() needs at least one field=value")
     model = qs.model
     meta = model._meta
-    adapter = await _adapter(qs._using)
+    adapter = _adapter(qs._using)
     dialect = adapter.dialect
     where, params = qs._where_pk_subquery(dialect)
     b = Builder(model, dialect, params)
@@ -116,7 +116,7 @@ async def update_queryset(qs: QuerySet[Any], values: dict[str, Any]) -> int:
 
 
 async def delete_queryset(qs: QuerySet[Any]) -> int:
-    adapter = await _adapter(qs._using)
+    adapter = _adapter(qs._using)
     where, params = qs._where_pk_subquery(adapter.dialect)
     tree = ("delete", qs.model._meta.db_table, where)
     count: int = await adapter.run_execute(compile_sql(tree, adapter.dialect), params)
@@ -124,22 +124,65 @@ async def delete_queryset(qs: QuerySet[Any]) -> int:
 
 
 def _prepare_for_insert(model: type[Model], objs: list[Any]) -> None:
-    stamp = now()
-    errors: dict[str, list[str]] = {}
-    for i, obj in enumerate(objs):
+    """Stamp ``auto_now``/``auto_now_add`` fields and validate every value, a column at a time.
+
+    Each field first checks its whole column (``Field.clean_column``); a column it cannot vouch
+    for is cleaned value by value, which is also where the error messages come from. The
+    errors of every object are collected, in object then field order.
+    """
+    for obj in objs:
         if not isinstance(obj, model):
             raise TypeError(f"bulk_create() of {model.__name__} got a {type(obj).__name__}")
-        for field in model._meta.fields:
-            if isinstance(field, DateTimeField) and (field.auto_now or field.auto_now_add) \
-                    and obj.__dict__.get(field.attname) is None:
-                obj.__dict__[field.attname] = stamp
-        try:
-            obj.full_clean()
-        except ValidationError as exc:
-            for key, msgs in exc.errors.items():
-                errors.setdefault(f"[{i}] {key}", []).extend(msgs)
-    if errors:
+    stamp = now()
+    dicts = [obj.__dict__ for obj in objs]
+    found: list[tuple[int, int, str, list[str]]] = []
+    for n, field in enumerate(model._meta.fields):
+        attname = field.attname
+        column = [d.get(attname) for d in dicts]
+        if isinstance(field, DateTimeField) and (field.auto_now or field.auto_now_add) \
+                and None in column:
+            column = [stamp if v is None else v for v in column]
+            for d, value in zip(dicts, column):
+                d[attname] = value
+        cleaned = field.clean_column(column)
+        if cleaned is column:
+            continue
+        if cleaned is None:
+            cleaned = []
+            for i, value in enumerate(column):
+                try:
+                    cleaned.append(field.clean(value))
+                except ValidationError as exc:
+                    cleaned.append(value)
+                    for msgs in exc.errors.values():
+                        found.append((i, n, f"[{i}] {field.label}", list(msgs)))
+        for d, value in zip(dicts, cleaned):
+            d[attname] = value
+    if found:
+        errors: dict[str, list[str]] = {}
+        for _, _, key, msgs in sorted(found, key=lambda e: (e[0], e[1])):
+            errors.setdefault(key, []).extend(msgs)
         raise ValidationError(errors)
+
+
+_INSERT_SQL: dict[tuple[Any, ...], str] = {}
+_INSERT_SQL_MAX = 256
+
+
+def _insert_sql(table: str, columns: tuple[str, ...], nrows: int, returning: tuple[str, ...],
+                dialect: str) -> str:
+    """The multi-row INSERT of ``nrows`` rows, compiled once per shape."""
+    key = (table, columns, nrows, returning, dialect)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        width = len(columns)
+        rows = tuple(tuple(("param", r * width + j + 1) for j in range(width))
+                     for r in range(nrows))
+        sql = compile_sql(("insert", table, columns, rows, returning), dialect)
+        if len(_INSERT_SQL) >= _INSERT_SQL_MAX:
+            _INSERT_SQL.clear()
+        _INSERT_SQL[key] = sql
+    return sql
 
 
 async def bulk_create(model: type[Model], objs: list[Any], batch_size: int | None,
@@ -149,7 +192,7 @@ async def bulk_create(model: type[Model], objs: list[Any], batch_size: int | Non
     if not objs:
         return objs
     _prepare_for_insert(model, objs)
-    adapter = await _adapter(using)
+    adapter = _adapter(using)
     dialect = adapter.dialect
     meta = model._meta
     pk = meta.pk
@@ -165,28 +208,26 @@ async def bulk_create(model: type[Model], objs: list[Any], batch_size: int | Non
             limit = max(1, adapter.capabilities.max_params // width)
             size = min(batch_size or 1000, limit)
             returning = (pk.column,) if auto_pk else ()
+            columns = tuple(f.column for f in fields)
             for start in range(0, len(group), size):
                 batch = group[start:start + size]
-                params: list[Any] = []
-                rows = []
-                for obj in batch:
-                    base = len(params)
-                    params.extend(f.to_db(obj.__dict__.get(f.attname), dialect) for f in fields)
-                    rows.append(tuple(("param", base + j + 1) for j in range(len(fields))))
                 if not fields:  # only an automatic key: one DEFAULT VALUES insert per object
                     for obj in batch:
                         empty: Any = ("insert", meta.db_table, (), ((),), returning)
                         res = await adapter.run_fetch(compile_sql(empty, dialect), [])
                         obj.__dict__[pk.attname] = res[0][0]
                 else:
-                    tree = ("insert", meta.db_table, tuple(f.column for f in fields),
-                            tuple(rows), returning)
-                    sql = compile_sql(tree, dialect)
+                    dicts = [obj.__dict__ for obj in batch]
+                    values = [f.to_db_column([d.get(f.attname) for d in dicts], dialect)
+                              for f in fields]
+                    params = [v for row in zip(*values) for v in row]
+                    sql = _insert_sql(meta.db_table, columns, len(batch), returning, dialect)
                     if returning:
                         res = await adapter.run_fetch(sql, params)
                         # Keys of one multi-row INSERT are increasing in VALUES order.
-                        for obj, key in zip(batch, sorted(r[0] for r in res)):
-                            obj.__dict__[pk.attname] = key
+                        attname = pk.attname
+                        for d, key in zip(dicts, sorted([r[0] for r in res])):
+                            d[attname] = key
                     else:
                         await adapter.run_execute(sql, params)
                 for obj in batch:
@@ -213,7 +254,7 @@ async def bulk_update(model: type[Model], objs: list[Any], names: Sequence[str],
         obj.full_clean(exclude=[f.name for f in meta.fields if f not in fields])
     if not objs:
         return 0
-    adapter = await _adapter(using)
+    adapter = _adapter(using)
     dialect = adapter.dialect
     sets = tuple((f.column, ("param", i + 1)) for i, f in enumerate(fields))
     where = ("bin", "=", ("col", None, meta.pk.column), ("param", len(fields) + 1))

@@ -62,6 +62,17 @@ class IntegerField(Field[int]):
         return result
 
 
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        present = self._column_values(values, IntegerField)
+        if present is None:
+            return None
+        if present and not (set(map(type, present)) == {int}
+                            and self.min_value <= min(present)
+                            and max(present) <= self.max_value):
+            return None
+        return values
+
+
 class BigIntegerField(IntegerField):
     """A 64-bit signed integer (``BIGINT``)."""
 
@@ -232,6 +243,19 @@ class BooleanField(Field[bool]):
             return int(value)
         return value
 
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        present = self._column_values(values, BooleanField)
+        if present is None or (present and set(map(type, present)) != {bool}):
+            return None
+        return values
+
+    def to_db_column(self, values: list[Any], dialect: str) -> list[Any]:
+        if type(self).to_db is not BooleanField.to_db:
+            return super().to_db_column(values, dialect)
+        if dialect != "sqlite":
+            return values
+        return [None if v is None else int(v) for v in values]
+
     def from_db_converter(self, dialect: str) -> Converter | None:
         return _to_bool if dialect == "sqlite" else None
 
@@ -253,6 +277,20 @@ class TextField(Field[str]):
                 f"{len(value)} characters is longer than max_length={self.max_length}"
             )
         return value
+
+    def _clean_text_column(self, values: list[Any], owner: type[TextField]) -> list[Any] | None:
+        present = self._column_values(values, owner)
+        if present is None:
+            return None
+        if present and not (set(map(type, present)) == {str}
+                            and (self.max_length is None
+                                 or max(map(len, present)) <= self.max_length)
+                            and "\x00" not in "".join(present)):
+            return None
+        return present
+
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        return None if self._clean_text_column(values, TextField) is None else values
 
     def clean_lookup_value(self, value: Any) -> Any:
         # A lookup may compare with a longer string (it simply matches nothing).
@@ -298,6 +336,16 @@ class EmailField(CharField):
         if not _EMAIL_RE.match(value) or ".." in value.split("@")[0]:
             raise self.error(f"{value!r} is not a valid e-mail address")
         return value
+
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        present = self._clean_text_column(values, EmailField)
+        if present is None:
+            return None
+        match = _EMAIL_RE.match
+        for value in present:
+            if not match(value) or ".." in value.split("@")[0]:
+                return None
+        return values
 
 
 class BinaryField(Field[bytes]):

@@ -77,6 +77,40 @@ class DateTimeField(Field[dt.datetime]):
             )
         return value
 
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        if self.auto_now or self.auto_now_add:
+            return None if None in values else self._clean_datetimes(values)
+        return self._clean_datetimes(values)
+
+    def _clean_datetimes(self, values: list[Any]) -> list[Any] | None:
+        present = self._column_values(values, DateTimeField)
+        if present is None:
+            return None
+        # Already aware in UTC: _aware() returns such a value itself.
+        for value in present:
+            if type(value) is not dt.datetime or value.tzinfo is not UTC:
+                return None
+        return values
+
+    def to_db_column(self, values: list[Any], dialect: str) -> list[Any]:
+        if type(self).to_db is not DateTimeField.to_db or dialect != "sqlite":
+            return super().to_db_column(values, dialect)
+        out: list[Any] = []
+        last: Any = None
+        text: Any = None
+        for value in values:
+            if value is not last:
+                last = value
+                if type(value) is dt.datetime and value.tzinfo is UTC:
+                    # isoformat() leaves out a zero microsecond; the stored form never does.
+                    text = value.isoformat(" ")
+                    if len(text) == 25:
+                        text = f"{text[:19]}.000000{text[19:]}"
+                else:
+                    text = self.to_db(value, dialect)
+            out.append(text)
+        return out
+
     def from_db_converter(self, dialect: str) -> Converter | None:
         return _parse_datetime if dialect == "sqlite" else None
 
