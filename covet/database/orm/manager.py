@@ -5,7 +5,7 @@ Barrier: a manager only creates QuerySets (and forwards ``create``); it holds no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from covet.database.orm.query import Prefetch, QuerySet, RawQuerySet
@@ -21,7 +21,11 @@ M = TypeVar("M", bound="Model")
 
 
 class Manager(Generic[M]):
-    """``User.objects``: every QuerySet method starts here (``User.objects.filter(...)``)."""
+    """``User.objects``: every QuerySet method starts here (``User.objects.filter(...)``).
+
+    The terminal methods hand back the QuerySet's coroutine itself (no wrapping coroutine, one
+    frame less per query); awaiting it is the same as awaiting the QuerySet method.
+    """
 
     def __init__(self, model: type[M]) -> None:
         self.model = model
@@ -79,52 +83,55 @@ class Manager(Generic[M]):
         return self.get_queryset()[key]
 
     # terminal ----------------------------------------------------------------------------
-    async def get(self, *args: Q, **kwargs: Any) -> M:
-        return await self.get_queryset().get(*args, **kwargs)
+    def get(self, *args: Q, **kwargs: Any) -> Coroutine[Any, Any, M]:
+        return self.get_queryset().get(*args, **kwargs)
 
-    async def first(self) -> M | None:
-        return await self.get_queryset().first()
+    def first(self) -> Coroutine[Any, Any, M | None]:
+        return self.get_queryset().first()
 
-    async def last(self) -> M | None:
-        return await self.get_queryset().last()
+    def last(self) -> Coroutine[Any, Any, M | None]:
+        return self.get_queryset().last()
 
-    async def count(self) -> int:
-        return await self.get_queryset().count()
+    def count(self) -> Coroutine[Any, Any, int]:
+        return self.get_queryset().count()
 
-    async def exists(self) -> bool:
-        return await self.get_queryset().exists()
+    def exists(self) -> Coroutine[Any, Any, bool]:
+        return self.get_queryset().exists()
 
-    async def aggregate(self, *args: Aggregate, **kwargs: Aggregate) -> dict[str, Any]:
-        return await self.get_queryset().aggregate(*args, **kwargs)
+    def aggregate(self, *args: Aggregate,
+                  **kwargs: Aggregate) -> Coroutine[Any, Any, dict[str, Any]]:
+        return self.get_queryset().aggregate(*args, **kwargs)
 
-    async def create(self, **kwargs: Any) -> M:
-        return await self.model.create(**kwargs)
+    def create(self, **kwargs: Any) -> Coroutine[Any, Any, M]:
+        return self.model.create(**kwargs)
 
-    async def update(self, **kwargs: Any) -> int:
-        return await self.get_queryset().update(**kwargs)
+    def update(self, **kwargs: Any) -> Coroutine[Any, Any, int]:
+        return self.get_queryset().update(**kwargs)
 
-    async def delete(self) -> int:
-        return await self.get_queryset().delete()
+    def delete(self) -> Coroutine[Any, Any, int]:
+        return self.get_queryset().delete()
 
-    async def in_bulk(self, id_list: Iterable[Any] | None = None, *,
-                      field_name: str = "pk") -> dict[Any, M]:
-        return await self.get_queryset().in_bulk(id_list, field_name=field_name)
+    def in_bulk(self, id_list: Iterable[Any] | None = None, *,
+                field_name: str = "pk") -> Coroutine[Any, Any, dict[Any, M]]:
+        return self.get_queryset().in_bulk(id_list, field_name=field_name)
 
-    async def get_or_create(self, defaults: dict[str, Any] | None = None,
-                            **kwargs: Any) -> tuple[M, bool]:
-        return await self.get_queryset().get_or_create(defaults, **kwargs)
+    def get_or_create(self, defaults: dict[str, Any] | None = None,
+                      **kwargs: Any) -> Coroutine[Any, Any, tuple[M, bool]]:
+        return self.get_queryset().get_or_create(defaults, **kwargs)
 
-    async def update_or_create(self, defaults: dict[str, Any] | None = None,
-                               **kwargs: Any) -> tuple[M, bool]:
-        return await self.get_queryset().update_or_create(defaults, **kwargs)
+    def update_or_create(self, defaults: dict[str, Any] | None = None,
+                         **kwargs: Any) -> Coroutine[Any, Any, tuple[M, bool]]:
+        return self.get_queryset().update_or_create(defaults, **kwargs)
 
-    async def bulk_create(self, objs: Iterable[M], batch_size: int | None = None, *,
-                          progress: Callable[[int, int], None] | None = None) -> list[M]:
-        return await self.get_queryset().bulk_create(objs, batch_size, progress=progress)
+    def bulk_create(
+        self, objs: Iterable[M], batch_size: int | None = None, *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Coroutine[Any, Any, list[M]]:
+        return self.get_queryset().bulk_create(objs, batch_size, progress=progress)
 
-    async def bulk_update(self, objs: Iterable[M], fields: Sequence[str],
-                          batch_size: int | None = None) -> int:
-        return await self.get_queryset().bulk_update(objs, fields, batch_size)
+    def bulk_update(self, objs: Iterable[M], fields: Sequence[str],
+                    batch_size: int | None = None) -> Coroutine[Any, Any, int]:
+        return self.get_queryset().bulk_update(objs, fields, batch_size)
 
     def iterator(self, chunk_size: int = 2000) -> Any:
         return self.get_queryset().iterator(chunk_size)
@@ -135,8 +142,8 @@ class Manager(Generic[M]):
     def sql(self) -> Any:
         return self.get_queryset().sql()
 
-    async def explain(self, analyze: bool = False) -> Any:
-        return await self.get_queryset().explain(analyze)
+    def explain(self, analyze: bool = False) -> Coroutine[Any, Any, Any]:
+        return self.get_queryset().explain(analyze)
 
 
 class ManagerDescriptor:

@@ -55,10 +55,11 @@ class Prefetch:
         return f"Prefetch({self.lookup!r}, to_attr={self.to_attr!r})"
 
 
-async def _adapter(alias: str) -> Adapter:
-    from covet.database.connections import get_adapter
+def _adapter(alias: str) -> Adapter:
+    """The adapter of ``alias``, without I/O: it opens its pool on the first statement."""
+    from covet.database.connections import adapter_for
 
-    return await get_adapter(alias)
+    return adapter_for(alias)
 
 
 def _dialect(alias: str) -> str:
@@ -437,13 +438,14 @@ class QuerySet(Generic[T]):
         return self._fetch_all().__await__()
 
     async def _fetch_all(self) -> list[T]:
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         sql, params, plan = self._prepared(adapter.dialect)
         rows = await adapter.run_fetch(sql, params)
         results = plan.decode(rows)
         if self._using != "default" and self._mode == "model":
             _remember_db(results, plan, self._using)
-        await self._after_fetch(results)
+        if self._select_related or self._prefetch:
+            await self._after_fetch(results)
         return results
 
     async def _after_fetch(self, results: list[Any]) -> None:
@@ -466,7 +468,7 @@ class QuerySet(Generic[T]):
         """Stream results in chunks (a server-side cursor on PostgreSQL)."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         sql, params, plan = self._prepared(adapter.dialect)
         # aclosing: the cursor's connection goes back to the pool as soon as the caller stops.
         async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
@@ -480,10 +482,12 @@ class QuerySet(Generic[T]):
 
     async def get(self, *args: Q, **kwargs: Any) -> T:
         """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
-        qs = self.filter(*args, **kwargs) if (args or kwargs) else self
-        if qs._limit is None and not qs._offset:
-            qs = qs._chain(_limit=2, _order=())
-        rows = await qs
+        filters = self._filters + (Q(*args, **kwargs),) if (args or kwargs) else self._filters
+        if self._limit is None and not self._offset:
+            qs = self._chain(_filters=filters, _limit=2, _order=())
+        else:
+            qs = self._chain(_filters=filters)
+        rows = await qs._fetch_all()
         if len(rows) == 1:
             return rows[0]
         desc = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
@@ -519,7 +523,7 @@ class QuerySet(Generic[T]):
         return rows[0] if rows else None
 
     async def count(self) -> int:
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         tree, params = self._count_tree(adapter.dialect)
         rows = await adapter.run_fetch(compile_sql(tree, adapter.dialect), params)
         return int(rows[0][0])
@@ -538,7 +542,7 @@ class QuerySet(Generic[T]):
         return tree, b.params
 
     async def exists(self) -> bool:
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         b = Builder(self.model, adapter.dialect)
         if self._annotations or self._limit is not None or self._offset or self._distinct:
             inner, params, _ = self._unordered()._build(adapter.dialect)
@@ -562,7 +566,7 @@ class QuerySet(Generic[T]):
                 raise TypeError(f"aggregate({name}=...) takes an aggregate such as Count('id')")
         if not named:
             raise TypeError("aggregate() needs at least one aggregate")
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         dialect = adapter.dialect
         from covet.database.orm.sql.joins import aggregate_subqueries, multi_roots
 
@@ -691,7 +695,7 @@ class QuerySet(Generic[T]):
 
     async def explain(self, analyze: bool = False) -> Any:
         """The database's plan for this query (``EXPLAIN QUERY PLAN`` / ``EXPLAIN (FORMAT JSON)``)."""
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         tree, params, _ = self._build(adapter.dialect)
         return await adapter.explain(compile_sql(tree, adapter.dialect), params, analyze=analyze)
 
@@ -709,7 +713,7 @@ class RawQuerySet(Generic[T]):
         return self._fetch().__await__()
 
     async def _fetch(self) -> list[T]:
-        adapter = await _adapter(self._using)
+        adapter = _adapter(self._using)
         rows = await adapter.fetch(self.raw_sql, self.params)
         meta = self.model._meta
         by_column = {f.column: f for f in meta.fields}
