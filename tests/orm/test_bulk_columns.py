@@ -25,6 +25,21 @@ from covet.database.orm.fields import (
     TextField,
 )
 from covet.database.orm.fields.temporal import UTC
+from covet.database.orm.relationships import ForeignKey
+
+
+class Shouting(CharField):
+    """A subclass that changes to_python: the fast path must not apply to it."""
+
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).upper()
+
+
+class Loud(Model):
+    word = Shouting(max_length=10)
+
+    class Meta:
+        db_table = "bulk_loud"
 
 
 def _below_ten(value: int) -> None:
@@ -45,23 +60,10 @@ class Columns(Model):
     stamped = DateTimeField(auto_now_add=True)
     choice = CharField(max_length=3, choices=["a", "b"], nullable=True)
     checked = IntegerField(nullable=True, validators=[_below_ten])
+    owner = ForeignKey(Loud, on_delete="CASCADE", nullable=True, related_name="columns")
 
     class Meta:
         db_table = "bulk_columns"
-
-
-class Shouting(CharField):
-    """A subclass that changes to_python: the fast path must not apply to it."""
-
-    def to_python(self, value: Any) -> str:
-        return super().to_python(value).upper()
-
-
-class Loud(Model):
-    word = Shouting(max_length=10)
-
-    class Meta:
-        db_table = "bulk_loud"
 
 
 FIELDS = {f.name: f for f in Columns._meta.fields} | {"word": Loud._meta.fields_map["word"]}
@@ -120,13 +122,37 @@ def test_to_db_column_agrees_with_to_db(name: str, dialect: str, column: list[An
     assert field.to_db_column(list(clean), dialect) == expected
 
 
+def per_lookup_value(field: Field[Any], column: list[Any]) -> list[Any] | None:
+    try:
+        return [field.clean_lookup_value(v) for v in column]
+    except ValidationError:
+        return None
+
+
+@pytest.mark.parametrize("name", sorted(FIELDS))
+@settings(max_examples=150, deadline=None)
+@given(column=st.lists(values.filter(lambda v: v is not None), max_size=6))
+def test_clean_lookup_column_agrees_with_clean_lookup_value(name: str, column: list[Any]) -> None:
+    """The ``__in`` path: the same values, or the same rejection."""
+    field = FIELDS[name]
+    expected = per_lookup_value(field, list(column))
+    try:
+        got = field.clean_lookup_column(list(column))
+    except ValidationError:
+        assert expected is None, f"{name}: clean_lookup_column rejected {column!r}"
+        return
+    assert expected is not None, f"{name}: clean_lookup_column accepted {column!r}"
+    assert got == expected
+    assert [type(v) for v in got] == [type(v) for v in expected]
+
+
 def test_fast_paths_apply_to_plain_columns() -> None:
     """The common case really takes the fast path (the column comes back as it is)."""
     stamp = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     plain = {
         "n": [1, 2, 3], "n_null": [None, 4], "flag": [True, None, False],
         "name": ["ab", "abcde"], "text": ["x" * 1000, None], "email": ["a@b.io", None],
-        "at": [stamp, None], "stamped": [stamp, stamp],
+        "at": [stamp, None], "stamped": [stamp, stamp], "owner": [1, None, 2],
     }
     for name, column in plain.items():
         assert FIELDS[name].clean_column(column) is column, name
@@ -135,9 +161,13 @@ def test_fast_paths_apply_to_plain_columns() -> None:
         "n": [1, None], "n_null": [1, True], "small": [32768], "name": ["abcdef"],
         "text": ["a\x00"], "email": ["x..y@z.io"], "at": [stamp.astimezone(AMSTERDAM)],
         "stamped": [None], "choice": ["a"], "checked": [1], "word": ["abc"],
+        "owner": [Loud(word="x")],
     }
     for name, column in declined.items():
         assert FIELDS[name].clean_column(column) is None, name
+    # __in lists of plain ids and strings come back as they are
+    for name, column in {"n": [1, 2], "owner": [3, 4], "name": ["longer than five"]}.items():
+        assert FIELDS[name].clean_lookup_column(column) is column, name
 
 
 def test_datetime_text_keeps_zero_microseconds() -> None:

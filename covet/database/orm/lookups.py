@@ -131,12 +131,12 @@ class In(Lookup):
             raise FieldError(
                 f"{field.label}__in takes a list, tuple, set or QuerySet, not {type(value).__name__}"
             )
-        return [field.clean_lookup_value(v.pk if hasattr(v, "_meta") else v)
-                for v in value if v is not None]
+        return field.clean_lookup_column([v.pk if hasattr(v, "_meta") else v
+                                          for v in value if v is not None])
 
     @classmethod
     def param_values(cls, field: Field[Any], value: Any, dialect: str) -> list[Any]:
-        return [field.to_db(v, dialect) for v in value]
+        return field.to_db_column(value, dialect)
 
     @classmethod
     def node(cls, lhs: Node, params: list[Node]) -> Node:

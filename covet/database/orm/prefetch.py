@@ -65,7 +65,7 @@ async def _load_level(objs: list[Any], part: str, path: str, qs: Any,
     rel = _relation(type(objs[0]), part, path)
     if rel.kind in ("fk", "o2o"):
         return await _load_forward(objs, rel, qs, to_attr)
-    cache_key = f"_prefetched_{rel.name}"
+    cache_key = rel.prefetch_name
     if qs is None and to_attr is None and all(cache_key in o.__dict__ for o in objs):
         return _flatten(o.__dict__[cache_key] for o in objs)
     if rel.kind in ("reverse_fk", "reverse_o2o"):
@@ -120,7 +120,7 @@ async def _load_reverse(objs: list[Any], rel: Any, qs: Any, to_attr: str | None)
     for o in objs:
         items = groups.get(o.pk, [])
         value: Any = (items[0] if items else None) if single else items
-        o.__dict__[to_attr or f"_prefetched_{rel.name}"] = value
+        o.__dict__[to_attr or rel.prefetch_name] = value
     return children
 
 
@@ -138,5 +138,5 @@ async def _load_many(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) ->
     for t in targets:
         groups.setdefault(t.__dict__.pop("_prefetch_src"), []).append(t)
     for o in objs:
-        o.__dict__[to_attr or f"_prefetched_{rel.name}"] = groups.get(o.pk, [])
+        o.__dict__[to_attr or rel.prefetch_name] = groups.get(o.pk, [])
     return targets

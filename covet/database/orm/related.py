@@ -114,7 +114,7 @@ class RelatedManager:
 
     @property
     def _cache(self) -> list[Any] | None:
-        return self.instance.__dict__.get(f"_prefetched_{self.rel.name}")
+        return self.instance.__dict__.get(self.rel.prefetch_name)
 
     def _base_filter(self) -> dict[str, Any]:
         if self.instance.pk is None:
@@ -163,7 +163,7 @@ class RelatedManager:
         kwargs[self.rel.field.name] = self.instance
         obj = self.model(**kwargs)
         await obj.save(force_insert=True, using=self.db)
-        self.instance.__dict__.pop(f"_prefetched_{self.rel.name}", None)
+        self.instance.__dict__.pop(self.rel.prefetch_name, None)
         return obj
 
     def __iter__(self) -> Any:
@@ -294,7 +294,7 @@ class ManyRelatedManager(RelatedManager):
         return obj
 
     def _forget(self) -> None:
-        self.instance.__dict__.pop(f"_prefetched_{self.rel.name}", None)
+        self.instance.__dict__.pop(self.rel.prefetch_name, None)
 
 
 class _Loaded:
@@ -355,7 +355,7 @@ class ReverseOneDescriptor:
         if instance is None:
             return self
         d = instance.__dict__
-        key = f"_prefetched_{self.rel.name}"
+        key = self.rel.prefetch_name
         if key in d:
             return d[key]
         return _UnloadedReverseOne(instance, self.rel)
@@ -371,7 +371,7 @@ class _UnloadedReverseOne:
             db = self.instance.__dict__.get("_db", "default")
             obj = await self.rel.target.objects.using(db).filter(
                 **{self.rel.field.attname: self.instance.pk}).first()
-            self.instance.__dict__[f"_prefetched_{self.rel.name}"] = obj
+            self.instance.__dict__[self.rel.prefetch_name] = obj
             return obj
 
         return load().__await__()

@@ -108,7 +108,7 @@ class Relation:
     """One way to walk from a model to related rows."""
 
     __slots__ = ("name", "kind", "model", "target", "steps", "multi_valued", "field",
-                 "cache_name", "is_m2m")
+                 "cache_name", "prefetch_name", "is_m2m")
 
     def __init__(self, name: str, kind: str, model: Any, target: Any,
                  steps: list[tuple[str, str, str]], multi_valued: bool, field: Any) -> None:
@@ -120,6 +120,8 @@ class Relation:
         self.multi_valued = multi_valued
         self.field = field
         self.cache_name = f"_cache_{name}"
+        #: where prefetch_related leaves the loaded rows in the instance ``__dict__``
+        self.prefetch_name = f"_prefetched_{name}"
         self.is_m2m = kind in ("m2m", "reverse_m2m")
 
     def join_steps(self) -> list[tuple[str, str, str]]:
@@ -233,8 +235,27 @@ class ForeignKey(Field[M], Generic[M]):
     def clean_lookup_value(self, value: Any) -> Any:
         return self.to_python(value)
 
+    def clean_column(self, values: list[Any]) -> list[Any] | None:
+        present = self._column_values(values, ForeignKey)
+        if present is None or any(hasattr(v, "_meta") for v in present):
+            return None
+        return values if self._target_pk().clean_column(present) is present else None
+
+    def clean_lookup_column(self, values: list[Any]) -> list[Any]:
+        if type(self).clean_lookup_value is ForeignKey.clean_lookup_value \
+                and not any(hasattr(v, "_meta") for v in values):
+            return self._target_pk().clean_lookup_column(values)
+        return super().clean_lookup_column(values)
+
     def to_db(self, value: Any, dialect: str) -> Any:
         return None if value is None else self._target_pk().to_db(value, dialect)
+
+    def to_db_column(self, values: list[Any], dialect: str) -> list[Any]:
+        if type(self).to_db is ForeignKey.to_db:
+            pk = self._target_pk()
+            if None not in values or type(pk).to_db is Field.to_db:
+                return pk.to_db_column(values, dialect)
+        return super().to_db_column(values, dialect)
 
     def from_db_converter(self, dialect: str) -> Converter | None:
         return self._target_pk().from_db_converter(dialect)

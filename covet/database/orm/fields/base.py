@@ -222,6 +222,18 @@ class Field(Generic[T]):
             return None
         return [v for v in values if v is not None]
 
+    def clean_lookup_column(self, values: list[Any]) -> list[Any]:
+        """:meth:`clean_lookup_value` of each value of an ``__in`` list (no None in it).
+
+        ``values`` itself when :meth:`clean_column` vouches for it unchanged: ``clean(v)`` is
+        ``to_python(v)`` after the checks, so an unchanged column is also its own lookup value.
+        """
+        if type(self).clean_lookup_value is Field.clean_lookup_value \
+                and self.clean_column(values) is values:
+            return values
+        clean = self.clean_lookup_value
+        return [clean(v) for v in values]
+
     def to_db_column(self, values: list[Any], dialect: str) -> list[Any]:
         """:meth:`to_db` of each clean value of a column (``values`` itself when it is the identity)."""
         if type(self).to_db is Field.to_db:

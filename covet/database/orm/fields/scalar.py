@@ -292,6 +292,12 @@ class TextField(Field[str]):
     def clean_column(self, values: list[Any]) -> list[Any] | None:
         return None if self._clean_text_column(values, TextField) is None else values
 
+    def clean_lookup_column(self, values: list[Any]) -> list[Any]:
+        if type(self).clean_lookup_value is TextField.clean_lookup_value \
+                and set(map(type, values)) <= {str}:
+            return values
+        return super().clean_lookup_column(values)
+
     def clean_lookup_value(self, value: Any) -> Any:
         # A lookup may compare with a longer string (it simply matches nothing).
         if not isinstance(value, str):
