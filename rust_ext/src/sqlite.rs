@@ -40,28 +40,27 @@
 
 mod errors;
 mod functions;
+mod inline;
 mod worker;
 
 pub use errors::{error_name, EngineError, ErrorClass};
 pub use functions::{
     decimal_collation, py_float_repr, text_of, translate_pattern, RegexCache, COLLATIONS, FUNCTIONS,
 };
-pub use worker::{ExitHook, Op, Output, Reply, RowSet, Shared, Worker};
+pub use inline::{Inline, Progress, SqlSet, INLINE_BUDGET, PROGRESS_OPS, REMEMBERED};
+pub use worker::{ExitHook, InlineStats, Op, Output, Reply, RowSet, Shared, Worker};
 
 use functions::register_functions;
-use worker::lock;
 
-use rusqlite::ffi;
 use rusqlite::types::Value;
+use rusqlite::{ffi, InterruptHandle};
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const STATEMENT_CACHE: usize = 256;
-const PROGRESS_OPS: c_int = 1000;
 
 // statements --------------------------------------------------------------------------------------
 struct Stmt(NonNull<ffi::sqlite3_stmt>);
@@ -83,6 +82,10 @@ impl Drop for Stmt {
 struct Prepared {
     stmt: Stmt,
     is_dml: bool,
+    /// May run inline: a read-only query (see [`inline_eligible`]).
+    inline: bool,
+    /// A PRAGMA: it may have changed the busy timeout.
+    is_pragma: bool,
 }
 
 struct Cursor {
@@ -119,6 +122,22 @@ fn lstrip_sql(sql: &[u8]) -> Option<&[u8]> {
     None
 }
 
+fn no_rows(columns: bool) -> RowSet {
+    RowSet {
+        columns: columns.then(Vec::new),
+        ..RowSet::default()
+    }
+}
+
+/// A failed inline run: retried as a job when it only failed for want of a lock.
+fn busy_or_done<T>(e: EngineError) -> Inline<T> {
+    if e.code.is_some_and(|c| c & 0xff == ffi::SQLITE_BUSY) {
+        Inline::Busy
+    } else {
+        Inline::Done(Err(e))
+    }
+}
+
 /// CPython's notion of a statement whose `rowcount` counts: it starts with one of these words.
 fn is_dml(sql: &str) -> bool {
     lstrip_sql(sql.as_bytes()).is_some_and(|p| {
@@ -128,40 +147,66 @@ fn is_dml(sql: &str) -> bool {
     })
 }
 
+fn starts_with_word(sql: &str, words: &[&str]) -> bool {
+    lstrip_sql(sql.as_bytes()).is_some_and(|p| {
+        words.iter().any(|kw| {
+            p.len() >= kw.len()
+                && p[..kw.len()].eq_ignore_ascii_case(kw.as_bytes())
+                && !p
+                    .get(kw.len())
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        })
+    })
+}
+
+/// A statement the inline fast path may run: a query (`SELECT`, `WITH`, `VALUES`) that SQLite
+/// calls read-only. Transaction control, `PRAGMA`, `ATTACH` and the like are read-only to
+/// SQLite but change the connection: they always run as jobs, as does anything that writes.
+fn inline_eligible(stmt: *mut ffi::sqlite3_stmt, sql: &str) -> bool {
+    // SAFETY: a live statement.
+    unsafe { ffi::sqlite3_stmt_readonly(stmt) != 0 }
+        && starts_with_word(sql, &["select", "with", "values"])
+}
+
 // the engine --------------------------------------------------------------------------------------
-/// One open connection and its prepared statements; lives on one thread.
+/// One open connection and its prepared statements; used by one thread at a time.
 pub struct Engine {
     // Field order matters: statements are finalized before the connection closes.
     cache: HashMap<String, (Prepared, u64)>,
     cursors: HashMap<u64, Cursor>,
     next_cursor: u64,
     tick: u64,
+    /// The busy timeout in ms, as of the last PRAGMA; None: read it again.
+    busy_ms: Option<c_int>,
+    progress: Arc<Progress>,
     db: *mut ffi::sqlite3,
     conn: Connection,
 }
 
+// SAFETY: the connection is opened with SQLITE_OPEN_NO_MUTEX (SQLite's multi-thread mode; rusqlite
+// refuses to open anything when the library is built single-threaded): it may be used from any
+// thread, one thread at a time. `&mut Engine` is that exclusive use; the worker keeps the engine
+// in a Mutex, which the inline fast path takes too. The raw pointers (`db`, the statements) are
+// this connection's and move with it.
+unsafe impl Send for Engine {}
+
 impl Engine {
     /// Open `path` (a file name, or `:memory:`; not a URI), run `pragmas` in order and register
-    /// the SQL functions. `shared`, when given, gets the interrupt handle and drives the progress
-    /// handler.
+    /// the SQL functions. The progress handler follows `progress` (a new one when None): its
+    /// cancellation flag and the inline budget.
     pub fn open(
         path: &str,
         pragmas: &[String],
-        shared: Option<&Arc<Shared>>,
+        progress: Option<Arc<Progress>>,
     ) -> Result<Self, EngineError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         register_functions(&conn)?;
-        if let Some(shared) = shared {
-            let abort = Arc::clone(shared);
-            conn.progress_handler(
-                PROGRESS_OPS,
-                Some(move || abort.abort.load(Ordering::Relaxed)),
-            );
-            *lock(&shared.interrupt) = Some(conn.get_interrupt_handle());
-        }
+        let progress = progress.unwrap_or_default();
+        let handler = Arc::clone(&progress);
+        conn.progress_handler(PROGRESS_OPS, Some(move || handler.tick()));
         // SAFETY: the handle stays valid as long as `conn`, which the engine owns.
         let db = unsafe { conn.handle() };
         let mut engine = Engine {
@@ -169,6 +214,8 @@ impl Engine {
             cursors: HashMap::new(),
             next_cursor: 0,
             tick: 0,
+            busy_ms: None,
+            progress,
             db,
             conn,
         };
@@ -176,6 +223,11 @@ impl Engine {
             engine.execute(pragma, &[])?;
         }
         Ok(engine)
+    }
+
+    /// Interrupts this connection's running statement from any thread (`sqlite3_interrupt`).
+    pub fn interrupt_handle(&self) -> InterruptHandle {
+        self.conn.get_interrupt_handle()
     }
 
     /// Close the connection, finalizing every statement first.
@@ -244,22 +296,59 @@ impl Engine {
         columns: bool,
     ) -> Result<RowSet, EngineError> {
         let Some(prep) = self.take(sql)? else {
-            return Ok(RowSet {
-                columns: columns.then(Vec::new),
-                ..RowSet::default()
-            });
+            return Ok(no_rows(columns));
         };
-        let result = self.bind(&prep.stmt, params).and_then(|()| {
-            let mut rows = self
-                .step_rows(&prep.stmt, limit.unwrap_or(usize::MAX))
-                .map(|(r, _)| r)?;
-            if columns {
-                rows.columns = Some(self.column_names(&prep.stmt));
-            }
-            Ok(rows)
-        });
+        let result = self.fetch_prepared(&prep, params, limit, columns);
         self.give_back(sql, prep);
         result
+    }
+
+    /// [`Engine::fetch`] for the inline fast path: only a read-only query runs, for at most
+    /// about `budget` VM instructions, and it never waits for another connection's lock (the
+    /// busy handler is off meanwhile). See [`Inline`] for what else can happen.
+    pub fn fetch_inline(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        limit: Option<usize>,
+        columns: bool,
+        budget: u32,
+    ) -> Inline<RowSet> {
+        let Some(busy) = self.inline_begin() else {
+            return Inline::Busy;
+        };
+        let out = match self.take(sql) {
+            Err(e) => busy_or_done(e),
+            Ok(None) => Inline::Done(Ok(no_rows(columns))),
+            Ok(Some(prep)) if !prep.inline => {
+                self.give_back(sql, prep);
+                Inline::Ineligible
+            }
+            Ok(Some(prep)) => {
+                self.progress.arm(budget);
+                let result = self.fetch_prepared(&prep, params, limit, columns);
+                self.progress.disarm();
+                self.give_back(sql, prep);
+                self.verdict(result)
+            }
+        };
+        self.inline_end(busy);
+        out
+    }
+
+    fn fetch_prepared(
+        &self,
+        prep: &Prepared,
+        params: &[Value],
+        limit: Option<usize>,
+        columns: bool,
+    ) -> Result<RowSet, EngineError> {
+        self.bind(&prep.stmt, params)?;
+        let (mut rows, _) = self.step_rows(&prep.stmt, limit.unwrap_or(usize::MAX))?;
+        if columns {
+            rows.columns = Some(self.column_names(&prep.stmt));
+        }
+        Ok(rows)
     }
 
     /// Run a statement: rows affected for INSERT/UPDATE/DELETE/REPLACE, rows returned when it
@@ -361,15 +450,57 @@ impl Engine {
         let Some(prep) = self.prepare(sql)? else {
             return Ok((0, RowSet::default(), true));
         };
+        self.note(&prep);
         self.bind(&prep.stmt, params)?;
         let (rows, done) = self.step_rows(&prep.stmt, chunk.max(1))?;
+        Ok(self.keep_cursor(prep, rows, done))
+    }
+
+    /// [`Engine::cursor_open`] for the inline fast path, as [`Engine::fetch_inline`]: the first
+    /// chunk is read under the budget; the cursor then stays open for jobs to read on.
+    pub fn cursor_open_inline(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        chunk: usize,
+        budget: u32,
+    ) -> Inline<(u64, RowSet, bool)> {
+        let Some(busy) = self.inline_begin() else {
+            return Inline::Busy;
+        };
+        let out = match self.prepare(sql) {
+            Err(e) => busy_or_done(e),
+            Ok(None) => Inline::Done(Ok((0, RowSet::default(), true))),
+            Ok(Some(prep)) if !prep.inline => Inline::Ineligible,
+            Ok(Some(prep)) => {
+                self.progress.arm(budget);
+                let result = self
+                    .bind(&prep.stmt, params)
+                    .and_then(|()| self.step_rows(&prep.stmt, chunk.max(1)));
+                self.progress.disarm();
+                match self.verdict(result) {
+                    Inline::Done(Ok((rows, done))) => {
+                        Inline::Done(Ok(self.keep_cursor(prep, rows, done)))
+                    }
+                    Inline::Done(Err(e)) => Inline::Done(Err(e)),
+                    Inline::Overran => Inline::Overran,
+                    Inline::Busy => Inline::Busy,
+                    Inline::Ineligible => Inline::Ineligible,
+                }
+            }
+        };
+        self.inline_end(busy);
+        out
+    }
+
+    fn keep_cursor(&mut self, prep: Prepared, rows: RowSet, done: bool) -> (u64, RowSet, bool) {
         if done {
-            return Ok((0, rows, true));
+            return (0, rows, true);
         }
         self.next_cursor += 1;
         self.cursors
             .insert(self.next_cursor, Cursor { stmt: prep.stmt });
-        Ok((self.next_cursor, rows, false))
+        (self.next_cursor, rows, false)
     }
 
     /// The next `chunk` rows of a cursor; it is closed once `done` (or on error). An unknown
@@ -394,6 +525,50 @@ impl Engine {
     }
 
     // internals -------------------------------------------------------------------------------
+    /// Start an inline run: the busy handler off (its timeout is returned, to restore); None
+    /// when the timeout cannot be read.
+    fn inline_begin(&mut self) -> Option<c_int> {
+        let ms = self.busy_timeout()?;
+        // SAFETY: `db` is this engine's open connection; 0 removes the busy handler.
+        unsafe { ffi::sqlite3_busy_timeout(self.db, 0) };
+        Some(ms)
+    }
+
+    fn inline_end(&mut self, busy_ms: c_int) {
+        self.progress.disarm();
+        // SAFETY: `db` is this engine's open connection.
+        unsafe { ffi::sqlite3_busy_timeout(self.db, busy_ms) };
+    }
+
+    /// The connection's busy timeout (ms), read again after any PRAGMA statement ran.
+    fn busy_timeout(&mut self) -> Option<c_int> {
+        if self.busy_ms.is_none() {
+            let prep = self.prepare("PRAGMA busy_timeout").ok()??;
+            let stmt = prep.stmt.ptr();
+            if self.step(stmt).ok()? {
+                // SAFETY: a statement positioned on a row of one integer column.
+                self.busy_ms = Some(unsafe { ffi::sqlite3_column_int(stmt, 0) });
+            }
+        }
+        self.busy_ms
+    }
+
+    /// What an inline run's result means: stopped by the budget, blocked by a lock, or final.
+    fn verdict<T>(&self, result: Result<T, EngineError>) -> Inline<T> {
+        match result {
+            Err(_) if self.progress.overran() => Inline::Overran,
+            Err(e) => busy_or_done(e),
+            ok => Inline::Done(ok),
+        }
+    }
+
+    /// Bookkeeping for a statement about to run: a PRAGMA may change the busy timeout.
+    fn note(&mut self, prep: &Prepared) {
+        if prep.is_pragma {
+            self.busy_ms = None;
+        }
+    }
+
     fn error(&self, rc: c_int) -> EngineError {
         // SAFETY: `db` is this engine's open connection; errmsg returns a NUL-terminated string.
         let (ext, msg) = unsafe {
@@ -440,18 +615,25 @@ impl Engine {
                 "You can only execute one statement at a time.",
             ));
         }
+        let inline = inline_eligible(stmt.ptr(), sql);
         Ok(Some(Prepared {
             stmt,
             is_dml: is_dml(sql),
+            inline,
+            is_pragma: starts_with_word(sql, &["pragma"]),
         }))
     }
 
     /// A cached statement (taken out of the cache while in use), or a newly prepared one.
     fn take(&mut self, sql: &str) -> Result<Option<Prepared>, EngineError> {
-        match self.cache.remove(sql) {
-            Some((prep, _)) => Ok(Some(prep)),
-            None => self.prepare(sql),
+        let prep = match self.cache.remove(sql) {
+            Some((prep, _)) => Some(prep),
+            None => self.prepare(sql)?,
+        };
+        if let Some(prep) = &prep {
+            self.note(prep);
         }
+        Ok(prep)
     }
 
     fn give_back(&mut self, sql: &str, prep: Prepared) {

@@ -108,19 +108,25 @@ async def _load_forward(objs: list[Any], rel: Any, qs: Any, to_attr: str | None)
 
 async def _load_reverse(objs: list[Any], rel: Any, qs: Any, to_attr: str | None) -> list[Any]:
     field = rel.field
-    pks = [o.pk for o in objs]
-    children = await _base_qs(rel, qs, objs).filter(**{f"{field.attname}__in": pks})
+    pk_name = type(objs[0])._meta.pk.attname
+    by_pk = {o.__dict__.get(pk_name): o for o in objs}
+    children = await _base_qs(rel, qs, objs).filter(**{f"{field.attname}__in": list(by_pk)})
     groups: dict[Any, list[Any]] = {}
-    by_pk = {o.pk: o for o in objs}
+    attname, back = field.attname, f"_cache_{field.name}"
     for child in children:
-        key = child.__dict__[field.attname]
-        groups.setdefault(key, []).append(child)
-        child.__dict__[f"_cache_{field.name}"] = by_pk.get(key)
+        d = child.__dict__
+        key = d[attname]
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [child]
+        else:
+            group.append(child)
+        d[back] = by_pk.get(key)
     single = rel.kind == "reverse_o2o"
+    name = to_attr or rel.prefetch_name
     for o in objs:
-        items = groups.get(o.pk, [])
-        value: Any = (items[0] if items else None) if single else items
-        o.__dict__[to_attr or rel.prefetch_name] = value
+        items = groups.get(o.__dict__.get(pk_name), [])
+        o.__dict__[name] = (items[0] if items else None) if single else items
     return children
 
 
