@@ -69,6 +69,14 @@ async def create_tables(*models: Any, using: str = "default") -> None:
 
     chosen = _with_through(models or [m for m in registry if not m._meta.abstract])
     adapter = await get_adapter(using)
+    existing: set[str] = set()
+    if adapter.dialect == "postgresql":
+        # A table that exists already keeps its keys: adding a deferred one again would
+        # duplicate the constraint.
+        rows = await adapter.run_fetch(
+            "SELECT c.relname FROM pg_class c WHERE c.relkind IN ('r', 'p') "
+            "AND pg_table_is_visible(c.oid)", [])
+        existing = {r[0] for r in rows}
     statements: list[str] = []
     later: list[str] = []
     created: set[Any] = set()
@@ -79,7 +87,8 @@ async def create_tables(*models: Any, using: str = "default") -> None:
             if isinstance(f, ForeignKey) and adapter.dialect == "postgresql"
             and f.target is not m and f.target in chosen and f.target not in created)
         statements += create_table_sql(m, adapter.dialect, deferred)
-        later += [add_foreign_key_sql(m._meta.fields_map[name]) for name in sorted(deferred)]
+        if m._meta.db_table not in existing:
+            later += [add_foreign_key_sql(m._meta.fields_map[name]) for name in sorted(deferred)]
         created.add(m)
     statements += later
     async with transaction(using=using):
