@@ -181,6 +181,7 @@ class QueryLedger:
         self.echo = False
         self._out = out
         self._attached: weakref.WeakSet[Adapter] = weakref.WeakSet()
+        self._unhook: Callable[[], None] | None = None
 
     # the listener -------------------------------------------------------------------------
     def __call__(self, event: QueryEvent) -> None:
@@ -196,17 +197,25 @@ class QueryLedger:
         from covet.database import connections
         from covet.database.exceptions import CovetError
 
+        if self._unhook is None:  # adapters created later (configure() in a cell) too
+            self._unhook = connections.on_adapter_created(self._adopt)
         for alias in connections.aliases():
             try:
                 adapter = connections.adapter_for(alias)
             except CovetError:
                 continue
-            if adapter not in self._attached:
-                adapter.add_listener(self)
-                self._attached.add(adapter)
+            self._adopt(adapter)
+
+    def _adopt(self, adapter: Adapter) -> None:
+        if adapter not in self._attached:
+            adapter.add_listener(self)
+            self._attached.add(adapter)
 
     def detach(self) -> None:
-        """Stop listening to every adapter this ledger attached to."""
+        """Stop listening to every adapter this ledger attached to, and to new ones."""
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
         for adapter in list(self._attached):
             adapter.remove_listener(self)
         self._attached = weakref.WeakSet()

@@ -14,7 +14,7 @@ started elsewhere never sees it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TransactionState",
     "adapter_for",
+    "on_adapter_created",
     "aliases",
     "bind_transaction",
     "close_all",
@@ -45,6 +46,7 @@ __all__ = [
 _configs: dict[str, DatabaseConfig] = {}
 _adapters: dict[str, Adapter] = {}
 _retired: list[Adapter] = []
+_created_hooks: list[Callable[[Adapter], None]] = []
 
 _EMPTY: Mapping[str, TransactionState] = MappingProxyType({})
 _transactions: ContextVar[Mapping[str, TransactionState]] = ContextVar(
@@ -171,7 +173,25 @@ def adapter_for(alias: str = "default") -> Adapter:
         config = get_config(alias)
         adapter = adapter_class(config.engine)(config)
         _adapters[alias] = adapter
+        for hook in list(_created_hooks):
+            hook(adapter)
     return adapter
+
+
+def on_adapter_created(hook: Callable[[Adapter], None]) -> Callable[[], None]:
+    """Call ``hook(adapter)`` whenever an adapter is created (e.g. after ``configure()``), so
+    that a listener such as the shell's query ledger follows a reconfigured alias at once.
+
+    Returns:
+        A function that removes the hook.
+    """
+    _created_hooks.append(hook)
+
+    def remove() -> None:
+        if hook in _created_hooks:
+            _created_hooks.remove(hook)
+
+    return remove
 
 
 async def get_adapter(alias: str = "default") -> Adapter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from IPython.core.error import UsageError
 
@@ -175,6 +177,25 @@ def test_each_cell_ends_with_a_summary_and_history_keeps_it(
     assert "posts" in formats(ip, report)["text/plain"]
     ip.run_cell("%covet_history --clear")
     assert ip.run_cell("%covet_history").result.cells == []
+
+
+def test_queries_right_after_configure_are_in_the_same_cell(
+    ip: TestingShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """configure() makes a new adapter; the ledger follows it within the cell that made it."""
+    magics = ip.magics_manager.registry["CovetMagics"]
+    try:
+        ip.run_cell(
+            "from covet.database import configure, get_adapter\n"
+            f"configure('sqlite:///{tmp_path}/side.db', alias='side')\n"
+            "rows = await (await get_adapter('side')).fetch('SELECT 41 + $1 AS answer', [1])")
+        assert ip.user_ns["rows"] == [{"answer": 42}]
+        cell = magics.ledger.history[-1]
+        assert [e.alias for e in cell.events] == ["side"]
+        assert "SELECT 41 +" in cell.events[0].sql
+        assert capsys.readouterr().out.strip().splitlines()[-1].startswith("[covet] 1 query")
+    finally:
+        connections.unregister("side")
 
 
 @pytest.mark.parametrize(("loop", "fix"), [
