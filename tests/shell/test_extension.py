@@ -226,7 +226,7 @@ def test_what_cannot_be_resolved_shows_its_sql_and_how_to_await(ip: TestingShell
     try:
         assert isinstance(coro, types.CoroutineType)
         text = formats(ip, coro)["text/plain"]
-        assert "not run yet" in text and "Manager.count" in text
+        assert "not run yet" in text and "QuerySet.count" in text  # the manager hands it on
         assert not re.search(r"<coroutine object", text)
     finally:
         coro.close()
