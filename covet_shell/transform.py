@@ -14,8 +14,9 @@ an async cell and IPython awaits it, in the terminal and in a kernel alike. Left
 expressions already awaited, assignments, anything else, and every cell when top-level await
 is off (``%autoawait off``) or runs on a loop runner other than asyncio.
 
-A ``%covet_...`` magic call on another line of the cell is awaited the same way and its result
-displayed where it stands.
+A ``%covet_...`` magic call on another line of the cell, or inside a loop, ``if``, ``with``,
+``try`` or ``match`` block of the cell (not inside a function body), is awaited the same way and
+its result displayed where it stands (once per loop iteration).
 """
 
 from __future__ import annotations
@@ -113,6 +114,22 @@ def _targets(stmt: ast.stmt) -> tuple[list[str], ast.AST | None]:
     return [], None
 
 
+def _block_statements(stmt: ast.stmt) -> list[ast.stmt]:
+    """The statements inside a top-level compound statement (loops, ``if``, ``with``, ``try``,
+    ``match``), at any depth; not those of a function or class body, where ``await`` would
+    not be top-level."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    found: list[ast.stmt] = []
+    for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+        for child in getattr(stmt, name, None) or ():
+            inner = [child] if isinstance(child, ast.stmt) else list(getattr(child, "body", ()))
+            for s in inner:
+                found.append(s)
+                found.extend(_block_statements(s))
+    return found
+
+
 def rewrite(source: str, is_covet_name: Callable[[str], bool]) -> str | None:
     """The cell with its query expressions awaited, or None when nothing needs rewriting.
 
@@ -136,6 +153,10 @@ def rewrite(source: str, is_covet_name: Callable[[str], bool]) -> str | None:
         return covet_names[name] if name in covet_names else is_covet_name(name)
 
     edits: list[tuple[ast.expr, bool]] = []  # (expression, display it where it stands)
+    for stmt in body:  # a magic inside a block runs (and shows) where it stands
+        for inner in _block_statements(stmt):
+            if isinstance(inner, ast.Expr) and _is_covet_magic(inner.value):
+                edits.append((inner.value, True))
     for stmt in body[:-1]:
         if isinstance(stmt, ast.Expr) and _is_covet_magic(stmt.value):
             edits.append((stmt.value, True))

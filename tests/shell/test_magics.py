@@ -73,6 +73,18 @@ def test_explain_not_on_the_last_line_is_displayed_where_it_stands(
     assert "Index(fields=['city'])" in capsys.readouterr().out
 
 
+def test_explain_inside_a_loop_runs_each_time(
+    ip: TestingShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    ip.run_cell("for field in ['city', 'last_name']:\n"
+                "    %covet_explain User.objects.filter(**{field: 'Lisbon'})")
+    out = capsys.readouterr().out
+    assert '"users"."city" = ' in out and '"users"."last_name" = ' in out, out
+    assert out.count("Index(fields=['city'])") == 2  # warning and suggestion, city only
+    assert "[covet] 2 queries" in out and "not run yet" not in out
+
+
 # %%covet_sql -------------------------------------------------------------------------------------
 def test_sql_binds_names_from_the_namespace(ip: TestingShell) -> None:
     ip.user_ns["last"] = "O'Brien"

@@ -36,7 +36,19 @@ CASES: list[tuple[str, Any]] = [
      f"{R}(get_ipython().run_cell_magic('covet_sql', '', 'SELECT 1\\n'))"),
     ("get_ipython().run_line_magic('covet_log', 'on')\nx = 1",
      f"{R}(get_ipython().run_line_magic('covet_log', 'on'), display=True)\nx = 1"),
+    ("for t in ['a', 'b']:\n    get_ipython().run_line_magic('covet_explain', 'User.objects.all()')",
+     f"for t in ['a', 'b']:\n    {R}(get_ipython().run_line_magic('covet_explain', "
+     "'User.objects.all()'), display=True)"),
+    ("if x:\n    pass\nelse:\n    with y:\n        get_ipython().run_line_magic('covet_log', 'on')\n"
+     "x = 1",
+     f"if x:\n    pass\nelse:\n    with y:\n        {R}(get_ipython().run_line_magic("
+     "'covet_log', 'on'), display=True)\nx = 1"),
+    ("try:\n    pass\nexcept E:\n    get_ipython().run_line_magic('covet_log', 'off')",
+     f"try:\n    pass\nexcept E:\n    {R}(get_ipython().run_line_magic('covet_log', 'off'), "
+     "display=True)"),
     # left alone
+    ("def f():\n    get_ipython().run_line_magic('covet_log', 'on')", None),
+    ("class C:\n    get_ipython().run_line_magic('covet_log', 'on')", None),
     ("await User.objects.all()", None),
     ("x = User.objects.all()", None),
     ("User.objects.all()\nx = 1", None),
