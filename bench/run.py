@@ -14,9 +14,9 @@ writes ``bench/results.json``, ``bench/results.md`` and the plots (``plot.py``).
 ``--profile-misses`` it then profiles CovetPy on every missed time target (``bench/profiles/``).
 ``report.py`` turns results.json into RESULTS.md.
 
-Without ``--pg-url`` a throwaway PostgreSQL cluster with default settings is started
-(``pgcluster.py``). With ``--pg-url`` the URL's database is only used to CREATE/DROP the
-``bench_*`` databases (the role needs CREATEDB).
+Without ``--pg-url`` a throwaway PostgreSQL cluster is started (``tests/pgcluster.py``, with
+PostgreSQL's default settings). With ``--pg-url`` the URL's database is only used to CREATE/DROP
+the ``bench_*`` databases (the role needs CREATEDB).
 
 Requirements (not CovetPy's dependencies): ``pip install -r bench/requirements.txt``.
 """
@@ -131,9 +131,11 @@ def postgres(pg_url: str | None) -> Iterator[str]:
     if pg_url:
         yield pg_url
         return
-    import pgcluster
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from tests import pgcluster  # the suite's throwaway cluster, here with default settings
 
-    with pgcluster.cluster() as url:
+    with pgcluster.cluster(prefix="covet-bench-pg-") as url:
         yield url
 
 
@@ -522,7 +524,7 @@ def main() -> int:
                     results["machine"]["postgresql"] = pg_info.get("settings", {}).get(
                         "server_version")
                     results["machine"]["pg_source"] = "--pg-url" if args.pg_url else \
-                        "throwaway cluster (pgcluster.py), default settings"
+                        "throwaway cluster (tests/pgcluster.py), default settings"
             else:
                 results["databases"][db] = run_db(db, contenders, workloads, args, workdir, None)
             results["analysis"][db] = analyse(db, results["databases"][db], workloads,

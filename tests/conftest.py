@@ -21,16 +21,9 @@ cannot leak them into the next one.
 
 from __future__ import annotations
 
-import glob
+import contextlib
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +31,7 @@ import pytest
 from covet.database import connections
 from covet.database.adapters.base import Adapter
 from covet.database.config import configure
+from tests import pgcluster
 
 PG_DATABASE = "covet_test"
 SQLITE_DEFAULT_IS_REFERENCE = (
@@ -69,59 +63,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # PostgreSQL cluster ------------------------------------------------------------------------------
-def _pg_bindir() -> str | None:
-    initdb = shutil.which("initdb")
-    if initdb and shutil.which("pg_ctl"):
-        return os.path.dirname(os.path.realpath(initdb))
-
-    def version(path: str) -> tuple[int, ...]:
-        name = path.split("/")[-2]
-        return tuple(int(p) for p in name.split(".") if p.isdigit())
-
-    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
-        if all(os.access(os.path.join(bindir, b), os.X_OK) for b in ("initdb", "pg_ctl")):
-            return bindir
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _run_as(user: pwd.struct_passwd | None, cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd``; as ``user`` when given (PostgreSQL refuses to run as root)."""
-    kwargs: dict[str, Any] = {}
-    if user is not None:
-        kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["LC_ALL"] = "C.UTF-8"
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=120, env=env, cwd="/", **kwargs
-    )
-
-
-# Stops the cluster and removes its directory once the test process is gone, even if it died
-# without tearing down (a segfault, SIGKILL). A normal teardown removes the data directory first,
-# which ends the watchdog.
-_WATCHDOG = (
-    'while [ -d "/proc/$0" ] && [ -d "$2" ]; do sleep 1; done; '
-    'if [ -d "$2" ]; then "$1" -D "$2" -m immediate -w stop >/dev/null 2>&1; fi; rm -rf "$3"'
-)
-
-
-def _start_watchdog(user: pwd.struct_passwd | None, pg_ctl: str, data: str, base: str) -> None:
-    kwargs: dict[str, Any] = {}
-    if user is not None:
-        kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-    # The shell backgrounds the loop and exits at once: the loop outlives this process.
-    subprocess.run(
-        ["/bin/sh", "-c", f"({_WATCHDOG}) &", str(os.getpid()), pg_ctl, data, base],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, cwd="/", check=True, timeout=30, **kwargs,
-    )
+#: The suite's server: nothing to keep, so no fsync; enough connections for the pool tests.
+TEST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off",
+                 "max_connections=200")
 
 
 def _unavailable(reason: str) -> None:
@@ -137,61 +81,13 @@ def pg_url() -> Iterator[str]:
     if url:
         yield url
         return
-    bindir = _pg_bindir()
-    if bindir is None:
-        _unavailable("no initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin")
-        return
-    user: pwd.struct_passwd | None = None
-    if os.geteuid() == 0:
-        for name in ("postgres", "nobody"):
-            try:
-                user = pwd.getpwnam(name)
-                break
-            except KeyError:
-                continue
-        if user is None:
-            _unavailable("running as root and no 'postgres' or 'nobody' user to run initdb as")
-    base = tempfile.mkdtemp(prefix="covet-pg-")
-    if user is not None:
-        os.chown(base, user.pw_uid, user.pw_gid)
-    data, log = os.path.join(base, "data"), os.path.join(base, "server.log")
-    bin_ = lambda name: os.path.join(bindir, name)  # noqa: E731
-    started = False
-    try:
-        init = [bin_("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-                "--no-sync"]
-        done = _run_as(user, [*init, "--locale=C.UTF-8"])
-        if done.returncode != 0:  # a system without the C.UTF-8 locale
-            shutil.rmtree(data, ignore_errors=True)
-            done = _run_as(user, [*init, "--no-locale"])
-        if done.returncode != 0:
-            _unavailable(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
-        port = _free_port()
-        options = (
-            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        done = _run_as(user, [bin_("pg_ctl"), "-D", data, "-l", log, "-w", "-t", "60",
-                              "-o", options, "start"])
-        if done.returncode != 0:
-            server_log = Path(log).read_text() if os.path.exists(log) else ""
-            _unavailable(f"pg_ctl start failed: {done.stderr.strip()} {server_log[-2000:]}")
-        started = True
-        _start_watchdog(user, bin_("pg_ctl"), data, base)
-        createdb = [bin_("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                    PG_DATABASE]
-        for _ in range(20):
-            done = _run_as(user, createdb)
-            if done.returncode == 0:
-                break
-            time.sleep(0.25)
-        else:
-            _unavailable(f"createdb failed: {done.stderr.strip()}")
-        yield f"postgresql://postgres@127.0.0.1:{port}/{PG_DATABASE}"
-    finally:
-        if started:
-            _run_as(user, [bin_("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(base, ignore_errors=True)  # also tells the watchdog to exit
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(
+                pgcluster.cluster(TEST_SETTINGS, PG_DATABASE, stop_mode="immediate"))
+        except pgcluster.ClusterUnavailable as exc:
+            _unavailable(str(exc))
+        yield url
 
 
 # the db fixture -----------------------------------------------------------------------------------
