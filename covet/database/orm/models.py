@@ -247,9 +247,10 @@ class Model(metaclass=ModelBase):
             fields = [meta.get_field(n) for n in names]
             fields += [f for f in meta.fields if isinstance(f, DateTimeField) and f.auto_now
                        and f not in fields]
+            self.full_clean(exclude=[f.name for f in meta.fields if f not in fields])
         else:
-            fields = list(meta.fields)
-        self.full_clean(exclude=[f.name for f in meta.fields if f not in fields])
+            fields = meta.fields
+            self.full_clean()
         if adding:
             await persistence.insert(self, using)
             self.__dict__["_persisted"] = True

@@ -69,6 +69,8 @@ def _dialect(alias: str) -> str:
 
 
 _PREPARED: dict[Any, tuple[str, tuple[Any, ...], RowPlan]] = {}
+#: how many rows ``iterator()`` decodes at a time (see ``QuerySet.iterator``)
+_STREAM_SLICE = 64
 _PREPARED_MAX = 2048
 
 
@@ -471,14 +473,21 @@ class QuerySet(Generic[T]):
         adapter = _adapter(self._using)
         sql, params, plan = self._prepared(adapter.dialect)
         # aclosing: the cursor's connection goes back to the pool as soon as the caller stops.
+        # Without anything to prefetch per chunk, rows are decoded a slice at a time, so that a
+        # chunk's objects never all exist at once: streaming holds about what the driver holds.
+        related = bool(self._select_related or self._prefetch)
+        step = chunk_size if related else _STREAM_SLICE
+        remember = self._using != "default" and self._mode == "model"
         async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
             async for rows in chunks:
-                results = plan.decode(rows)
-                if self._using != "default" and self._mode == "model":
-                    _remember_db(results, plan, self._using)
-                await self._after_fetch(results)
-                for obj in results:
-                    yield obj
+                for start in range(0, len(rows), step):
+                    results = plan.decode(rows[start:start + step] if step < len(rows) else rows)
+                    if remember:
+                        _remember_db(results, plan, self._using)
+                    if related:
+                        await self._after_fetch(results)
+                    for obj in results:
+                        yield obj
 
     async def get(self, *args: Q, **kwargs: Any) -> T:
         """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
