@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import weakref
 from decimal import Decimal
 
 import pytest
@@ -277,6 +279,25 @@ async def test_iterator_streams_in_chunks(db):
     assert await Person.objects.count() == 6
     with pytest.raises(ValueError):
         [p async for p in Person.objects.iterator(chunk_size=0)]
+
+
+async def test_iterator_does_not_keep_a_whole_chunk_of_objects(db):
+    """Objects already consumed are freed while the rest of their chunk streams on (rows are
+    decoded a slice at a time), so streaming holds about what the driver holds."""
+    await create_tables(Person)
+    await Person.objects.bulk_create([Person(name=f"p{i}", age=20) for i in range(300)])
+    first = None
+    async with contextlib.aclosing(Person.objects.order_by("id").iterator(chunk_size=300)) as it:
+        n = 0
+        async for p in it:
+            if n == 0:
+                first = weakref.ref(p)
+            n += 1
+            if n == 200:
+                gc.collect()
+                assert first() is None, "the first object of the chunk is still referenced"
+                break
+    assert n == 200
 
 
 async def test_sql_returns_text_and_params_without_running(db):
