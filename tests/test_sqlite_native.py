@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -288,6 +289,240 @@ async def test_iteration_stops_cleanly(native: Adapter) -> None:
     assert sizes == [25, 25, 25, 25]  # exactly divisible: no empty chunk at the end
     assert native.pool_stats().in_use == 0
     assert await native.fetch_value("SELECT count(*) FROM t") == 100
+
+
+# the inline fast path ---------------------------------------------------------------------------
+COUNT_SQL = LONG_SQL.replace("400000", "2000000")  # well over the inline budget
+
+
+def stats(conn: Any) -> dict[str, int]:
+    native = conn._native if hasattr(conn, "_native") else conn
+    return dict(native.stats())
+
+
+def answered_at_once(coro: Any) -> Any:
+    """The result of a coroutine that finishes without suspending (no event-loop iteration)."""
+    with pytest.raises(StopIteration) as done:
+        coro.send(None)
+    return done.value.value
+
+
+async def test_point_lookup_is_answered_inline(native: Adapter) -> None:
+    await native.execute("CREATE TABLE u (id INTEGER PRIMARY KEY, name TEXT)")
+    await native.run_execute_many("INSERT INTO u VALUES (?1, ?2)",
+                                  [(i, f"n{i}") for i in range(1, 101)])
+    conn = await native.acquire()
+    try:
+        before = stats(conn)
+        for pk in (1, 50, 100):
+            rows = answered_at_once(conn.fetch("SELECT id, name FROM u WHERE id = ?1", [pk]))
+            assert rows == [(pk, f"n{pk}")]
+        assert answered_at_once(conn.fetch_columns("SELECT name FROM u WHERE id = $1", [7], 1)) \
+            == (["name"], [("n7",)])
+        after = stats(conn)
+        assert (after["inline"], after["queued"]) == (before["inline"] + 4, before["queued"])
+        # A write through fetch (RETURNING) is a job, and is remembered as one.
+        sql = "INSERT INTO u (name) VALUES (?1) RETURNING id"
+        assert await conn.fetch(sql, ["x"]) == [(101,)]
+        assert await conn.fetch(sql, ["y"]) == [(102,)]
+        after = stats(conn)
+        assert after["queued"] == before["queued"] + 2 and after["remembered"] == 1
+        assert conn._native.last_insert_rowid == 102
+        # Iteration: the first chunk is read inline, the rest by jobs.
+        chunks = [len(c) async for c in conn.iterate("SELECT id FROM u ORDER BY id", [], 40)]
+        assert chunks == [40, 40, 22]
+        assert stats(conn)["inline"] == after["inline"] + 1
+    finally:
+        await native.release(conn)
+    assert await native.run_fetch("SELECT name FROM u WHERE id = ?1", [102]) == [("y",)]
+
+
+async def test_long_read_overruns_the_budget_and_goes_to_the_worker(native: Adapter) -> None:
+    conn = await native.acquire()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        await asyncio.sleep(0)
+        before = stats(conn)
+        start = ticks
+        assert await conn.fetch(COUNT_SQL, []) == [(2_000_000,)]
+        during = ticks - start
+        after = stats(conn)
+        assert after["overran"] == before["overran"] + 1
+        assert after["queued"] == before["queued"] + 1 and after["inline"] == before["inline"]
+        assert after["remembered"] == before["remembered"] + 1
+        # The event loop ran while the worker counted (it was only held for the budget).
+        assert during >= 3, during
+        # Remembered: straight to the worker, no second overrun.
+        assert await conn.fetch_columns(COUNT_SQL, [], 1) == (["count(*)"], [(2_000_000,)])
+        again = stats(conn)
+        assert again["overran"] == after["overran"] and again["queued"] == after["queued"] + 1
+    finally:
+        ticker.cancel()
+        await native.release(conn)
+
+
+async def test_inline_reads_see_the_transactions_writes(native: Adapter) -> None:
+    await native.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    async with transaction(using="native") as tx:
+        await native.execute("INSERT INTO t (v) VALUES ('uncommitted')")
+        state = connections.current_transaction("native")
+        assert state is not None
+        conn: Any = state.connection
+        before = stats(conn)
+        assert await native.fetch_value("SELECT v FROM t WHERE id = $1", [1]) == "uncommitted"
+        assert stats(conn)["inline"] == before["inline"] + 1
+        assert conn.in_transaction and conn._native.last_insert_rowid == 1
+        # An overrun inside the transaction stops that read only: it runs again as a job.
+        assert await native.fetch_value(COUNT_SQL) == 2_000_000
+        assert stats(conn)["overran"] == before["overran"] + 1
+        assert conn.in_transaction
+        assert await native.run_fetch("SELECT id, v FROM t") == [(1, "uncommitted")]
+        await native.execute("INSERT INTO t (v) VALUES ('second')")
+        assert await native.run_fetch("SELECT count(*) FROM t WHERE id > 0") == [(2,)]
+        assert conn._native.last_insert_rowid == 2
+        assert stats(conn)["inline"] == before["inline"] + 3
+        tx.set_rollback()
+    assert await native.fetch_value("SELECT count(*) FROM t WHERE id > 0") == 0
+    conn2 = await native.acquire()
+    try:
+        await conn2.control("BEGIN IMMEDIATE")
+        await conn2.execute("INSERT INTO t (v) VALUES ('x')", [])
+        rows = answered_at_once(conn2.fetch("SELECT v FROM t WHERE v = 'x'", []))
+        assert rows == [("x",)] and conn2.in_transaction
+        await conn2.control("ROLLBACK")
+        assert not conn2.in_transaction
+        assert answered_at_once(conn2.fetch("SELECT v FROM t WHERE v = 'x'", [])) == []
+    finally:
+        await native.release(conn2)
+
+
+INLINE_ERRORS = [
+    ("SELEC 1", ProgrammingError),
+    ("SELECT * FROM nowhere", ProgrammingError),
+    ("SELECT ?1", ProgrammingError),  # too few parameters
+    ("SELECT covet_regexp('(?<=a)b', 'ab')", OperationalError),  # a Rust regex error
+    ("SELECT covet_regexp('(', 'x')", OperationalError),
+    ("SELECT CAST(x'ff' AS TEXT)", OperationalError),
+]
+
+
+@pytest.mark.parametrize(("sql", "cls"), INLINE_ERRORS, ids=range(len(INLINE_ERRORS)))
+async def test_inline_errors_are_the_jobs_errors(native: Adapter, sql: str,
+                                                 cls: type[DatabaseError]) -> None:
+    conn: Any = await native.acquire()
+    try:
+        before = stats(conn)
+        with pytest.raises(DatabaseError) as inline:
+            await conn.fetch(sql, [])
+        assert stats(conn)["inline"] == before["inline"] + 1  # it failed on the fast path
+        with pytest.raises(DatabaseError) as job:
+            await conn._call(conn._native.fetch, sql, [])
+        with pytest.raises(DatabaseError) as chunk:
+            async for _ in conn.iterate(sql, [], 10):
+                pass
+        assert stats(conn)["inline"] == before["inline"] + 2
+        for err in (inline.value, chunk.value):
+            assert type(err) is type(job.value) is cls
+            assert str(err) == str(job.value)
+            assert type(err.__cause__) is type(job.value.__cause__)
+            assert getattr(err.__cause__, "sqlite_errorname", None) == \
+                getattr(job.value.__cause__, "sqlite_errorname", None)
+    finally:
+        await native.release(conn)
+
+
+async def test_a_statement_waits_behind_a_queued_cursor_close(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    conn = rs.NativeConnection(str(tmp_path / "q.db"), [])
+
+    async def call(method: Any, *args: Any) -> Any:
+        fut = loop.create_future()
+        method(fut, loop, *args)
+        return await fut
+
+    try:
+        await call(conn.open)
+        await call(conn.execute, "CREATE TABLE t (x INTEGER)", [])
+        await call(conn.execute_many, "INSERT INTO t VALUES (?1)", [(i,) for i in range(10)])
+        cursor, rows, done = conn.try_cursor_open("SELECT x FROM t ORDER BY x", [], 3)
+        assert (rows, done) == ([(0,), (1,), (2,)], False) and cursor != 0
+        order: list[str] = []
+        busy = loop.create_future()
+        busy.add_done_callback(lambda _: order.append("busy"))
+        conn.fetch(busy, loop, LONG_SQL, [])  # keeps the worker busy
+        conn.cursor_close(cursor)  # queued behind it; nothing to await
+        before = stats(conn)
+        sql = "SELECT count(*) FROM t WHERE x >= ?1"
+        assert conn.try_fetch(sql, [0]) is None  # does not overtake the queue
+        assert stats(conn)["queued"] == before["queued"] + 1
+        after = loop.create_future()
+        after.add_done_callback(lambda _: order.append("after"))
+        conn.fetch(after, loop, sql, [0])
+        assert await after == [(10,)]
+        assert order == ["busy", "after"]
+        # The queue is empty: the fast path is back.
+        assert conn.try_fetch(sql, [5]) == [(5,)]
+        assert stats(conn)["inline"] == before["inline"] + 1
+        # The worker idle between two jobs, the connection free: a queued close still counts.
+        cursor, _, _ = conn.try_cursor_open("SELECT x FROM t ORDER BY x", [], 3)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(30.0)  # this thread keeps the GIL while it spins
+        try:
+            first = loop.create_future()
+            conn.fetch(first, loop, "SELECT 1", [])  # its reply will wait for the GIL
+            conn.cursor_close(cursor)
+            spin_until = time.perf_counter() + 0.05
+            while time.perf_counter() < spin_until:
+                pass
+            assert conn.try_fetch(sql, [0]) is None
+        finally:
+            sys.setswitchinterval(switch)
+        assert await first == [(1,)]
+    finally:
+        await call(conn.close)
+
+
+async def test_fast_path_can_be_turned_off(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    conn = rs.NativeConnection(str(tmp_path / "off.db"), [], 0)
+    fut = loop.create_future()
+    conn.open(fut, loop)
+    await fut
+    assert conn.try_fetch("SELECT 1", []) is None and conn.try_cursor_open("SELECT 1", [], 5) is None
+    assert stats(conn) == {"inline": 0, "queued": 2, "overran": 0, "remembered": 0, "budget": 0}
+    assert rs.NativeConnection(":memory:").stats()["budget"] > 0
+    conn.close()
+
+
+async def test_a_run_of_inline_answers_lets_other_tasks_run(native: Adapter) -> None:
+    conn = await native.acquire()
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        await asyncio.sleep(0)
+        before, start = stats(conn), ticks
+        for i in range(320):
+            assert await conn.fetch("SELECT ?1", [i]) == [(i,)]
+        assert stats(conn)["inline"] == before["inline"] + 320
+        assert ticks - start >= 9, ticks - start  # one turn every 32 answers
+    finally:
+        ticker.cancel()
+        await native.release(conn)
 
 
 # parity with the reference engine ---------------------------------------------------------------

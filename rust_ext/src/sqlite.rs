@@ -15,6 +15,27 @@
 //! [`Op`]s over a channel, each with a [`Reply`] callback that receives the [`Output`] or an
 //! [`EngineError`]. `sqlite_bindings.rs` turns replies into resolved asyncio futures.
 //!
+//! The inline fast path ([`Worker::try_fetch`], [`Worker::try_cursor_open`]): the engine lives in
+//! a `Mutex` that the worker takes for each job and that the calling thread may take instead, to
+//! run a query at once without a job. It does so only when the connection is idle: a count of
+//! pending jobs (up at submit, down when the job is done, before its reply) is zero and
+//! `try_lock` succeeds; so a statement never overtakes a queued one (a `CursorClose`, a `Ping`).
+//! Only a read-only query runs inline: `sqlite3_stmt_readonly`, and it starts with `SELECT`,
+//! `WITH` or `VALUES` (so never transaction control, `PRAGMA`, `ATTACH`), and it has no
+//! `OP_Count` (a whole-table `count(*)` walks the table in one VM instruction). It runs under a
+//! budget of VM instructions ([`INLINE_BUDGET`], chosen by measurement, see `sqlite/inline.rs`):
+//! the progress handler, which also carries cancellation ([`Progress`]), stops it when the
+//! budget is spent. A stopped read-only statement leaves nothing behind: SQLite rolls nothing
+//! back for an interrupted read (`sqlite3VdbeHalt`), so a transaction stays open with its writes
+//! (tested). The caller then submits the statement as a job, and the connection remembers its
+//! text in a bounded [`SqlSet`] (as it does the texts that may not run inline) so that it goes
+//! straight to the worker next time. Inline, the busy handler is off: a query that would wait for
+//! another connection's lock is retried as a job instead ([`Inline::Busy`]), where the busy
+//! timeout applies; the timeout is restored after each inline run (read with `PRAGMA
+//! busy_timeout`, again after any PRAGMA ran). `in_transaction` and `last_insert_rowid` are
+//! published after inline runs as after jobs. An inline statement counts as running for
+//! [`Worker::interrupt`]; [`Worker::cancel`] only knows jobs.
+//!
 //! Behaviour mirrors CPython's `sqlite3` module, which the reference engine (aiosqlite) uses, so
 //! that both engines are interchangeable: the same error classes ([`ErrorClass`], with the
 //! extended result code and its `SQLITE_*` name), the same checks (parameter count, one statement
@@ -34,9 +55,11 @@
 //! (`sqlite3_interrupt` plus a progress handler that keeps interrupting that job, so an interrupt
 //! that arrives between two statements of the job is not lost).
 //!
-//! Layout: this file holds the engine (statements, the cache, cursors); `sqlite/errors.rs` the
-//! error classes and result-code names, `sqlite/functions.rs` the SQL functions and the
-//! collation, `sqlite/worker.rs` the jobs, the thread and its queue, `sqlite/tests.rs` the tests.
+//! Layout: this file holds the engine (statements, the cache, cursors, inline runs);
+//! `sqlite/errors.rs` the error classes and result-code names, `sqlite/functions.rs` the SQL
+//! functions and the collation, `sqlite/worker.rs` the jobs, the thread, its queue and the fast
+//! path's admission, `sqlite/inline.rs` the budget, the progress state and the remembered
+//! statements, `sqlite/tests.rs` the tests.
 
 mod errors;
 mod functions;
@@ -164,8 +187,8 @@ fn starts_with_word(sql: &str, words: &[&str]) -> bool {
 /// SQLite but change the connection: they always run as jobs, as does anything that writes.
 fn inline_eligible(stmt: *mut ffi::sqlite3_stmt, sql: &str) -> bool {
     // SAFETY: a live statement.
-    unsafe { ffi::sqlite3_stmt_readonly(stmt) != 0 }
-        && starts_with_word(sql, &["select", "with", "values"])
+    let readonly = unsafe { ffi::sqlite3_stmt_readonly(stmt) } != 0;
+    readonly && starts_with_word(sql, &["select", "with", "values"])
 }
 
 // the engine --------------------------------------------------------------------------------------
@@ -178,6 +201,8 @@ pub struct Engine {
     tick: u64,
     /// The busy timeout in ms, as of the last PRAGMA; None: read it again.
     busy_ms: Option<c_int>,
+    /// The busy timeout to restore while an inline run has the busy handler off.
+    busy_saved: Option<c_int>,
     progress: Arc<Progress>,
     db: *mut ffi::sqlite3,
     conn: Connection,
@@ -215,6 +240,7 @@ impl Engine {
             next_cursor: 0,
             tick: 0,
             busy_ms: None,
+            busy_saved: None,
             progress,
             db,
             conn,
@@ -314,14 +340,18 @@ impl Engine {
         columns: bool,
         budget: u32,
     ) -> Inline<RowSet> {
-        let Some(busy) = self.inline_begin() else {
+        if !self.inline_begin() {
             return Inline::Busy;
-        };
+        }
         let out = match self.take(sql) {
             Err(e) => busy_or_done(e),
             Ok(None) => Inline::Done(Ok(no_rows(columns))),
             Ok(Some(prep)) if !prep.inline => {
-                self.give_back(sql, prep);
+                // `PRAGMA busy_timeout` compiles the current timeout (0 here) into the
+                // statement: the job prepares its own.
+                if !prep.is_pragma {
+                    self.give_back(sql, prep);
+                }
                 Inline::Ineligible
             }
             Ok(Some(prep)) => {
@@ -332,7 +362,7 @@ impl Engine {
                 self.verdict(result)
             }
         };
-        self.inline_end(busy);
+        self.inline_end();
         out
     }
 
@@ -465,9 +495,9 @@ impl Engine {
         chunk: usize,
         budget: u32,
     ) -> Inline<(u64, RowSet, bool)> {
-        let Some(busy) = self.inline_begin() else {
+        if !self.inline_begin() {
             return Inline::Busy;
-        };
+        }
         let out = match self.prepare(sql) {
             Err(e) => busy_or_done(e),
             Ok(None) => Inline::Done(Ok((0, RowSet::default(), true))),
@@ -489,7 +519,7 @@ impl Engine {
                 }
             }
         };
-        self.inline_end(busy);
+        self.inline_end();
         out
     }
 
@@ -525,19 +555,30 @@ impl Engine {
     }
 
     // internals -------------------------------------------------------------------------------
-    /// Start an inline run: the busy handler off (its timeout is returned, to restore); None
-    /// when the timeout cannot be read.
-    fn inline_begin(&mut self) -> Option<c_int> {
-        let ms = self.busy_timeout()?;
+    /// Start an inline run: the busy handler off (its timeout saved); false when the timeout
+    /// cannot be read.
+    fn inline_begin(&mut self) -> bool {
+        let Some(ms) = self.busy_timeout() else {
+            return false;
+        };
+        self.busy_saved = Some(ms);
         // SAFETY: `db` is this engine's open connection; 0 removes the busy handler.
         unsafe { ffi::sqlite3_busy_timeout(self.db, 0) };
-        Some(ms)
+        true
     }
 
-    fn inline_end(&mut self, busy_ms: c_int) {
+    /// End an inline run: no budget, the busy timeout back.
+    fn inline_end(&mut self) {
         self.progress.disarm();
-        // SAFETY: `db` is this engine's open connection.
-        unsafe { ffi::sqlite3_busy_timeout(self.db, busy_ms) };
+        if let Some(ms) = self.busy_saved.take() {
+            // SAFETY: `db` is this engine's open connection.
+            unsafe { ffi::sqlite3_busy_timeout(self.db, ms) };
+        }
+    }
+
+    /// [`Engine::inline_end`] for an inline run that could not finish (it panicked).
+    pub fn inline_abandoned(&mut self) {
+        self.inline_end();
     }
 
     /// The connection's busy timeout (ms), read again after any PRAGMA statement ran.
@@ -615,13 +656,44 @@ impl Engine {
                 "You can only execute one statement at a time.",
             ));
         }
-        let inline = inline_eligible(stmt.ptr(), sql);
+        let inline = inline_eligible(stmt.ptr(), sql) && !self.counts_whole_table(sql);
         Ok(Some(Prepared {
             stmt,
             is_dml: is_dml(sql),
             inline,
             is_pragma: starts_with_word(sql, &["pragma"]),
         }))
+    }
+
+    /// Whether `sql` (one query, known to prepare) counts a whole table with `OP_Count`: one VM
+    /// instruction that walks every page of the table, which the inline budget cannot stop.
+    fn counts_whole_table(&self, sql: &str) -> bool {
+        let has_word = sql
+            .as_bytes()
+            .windows(5)
+            .any(|w| w.eq_ignore_ascii_case(b"count"));
+        if !has_word {
+            return false;
+        }
+        let explain = format!("EXPLAIN {sql}");
+        let Ok(Some(prep)) = self.prepare(&explain) else {
+            return true; // unknown: not inline
+        };
+        let stmt = prep.stmt.ptr();
+        while let Ok(true) = self.step(stmt) {
+            // SAFETY: a statement positioned on a row; EXPLAIN's column 1 is the opcode name.
+            let opcode = unsafe {
+                let p = ffi::sqlite3_column_text(stmt, 1);
+                if p.is_null() {
+                    continue;
+                }
+                CStr::from_ptr(p.cast())
+            };
+            if opcode.to_bytes() == b"Count" {
+                return true;
+            }
+        }
+        false
     }
 
     /// A cached statement (taken out of the cache while in use), or a newly prepared one.

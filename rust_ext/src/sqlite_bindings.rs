@@ -4,8 +4,8 @@
 //! lives here so that it can change without edit conflicts in `bindings.rs`. Like `bindings.rs`,
 //! it only converts; the engine logic is plain Rust in `sqlite.rs`.
 //!
-//! `NativeConnection(path, pragmas)` starts the connection's worker thread. Every statement
-//! method takes an asyncio future and its loop, converts the parameters (int, float, str, bytes,
+//! `NativeConnection(path, pragmas)` starts the connection's worker thread. Every job method
+//! takes an asyncio future and its loop, converts the parameters (int, float, str, bytes,
 //! None; bool as int) on the calling thread, queues the job and returns its number at once. The
 //! worker runs the statement without the GIL, then takes the GIL once to build the result (rows
 //! as tuples of int/float/str/bytes/None) and hands it to the loop with
@@ -14,8 +14,18 @@
 //! with `sqlite_errorcode`/`sqlite_errorname`, ...), so the adapter translates them exactly as it
 //! translates aiosqlite's.
 //!
+//! The fast path: `try_fetch(sql, params, limit, columns)` and `try_cursor_open(sql, params,
+//! chunk)` take no future. When the connection is idle and the statement is a read-only query
+//! (see `sqlite.rs`), they run it at once on the calling thread, the GIL released while SQLite
+//! works, and return what the job's future would resolve to (raising the same exceptions);
+//! otherwise they return None, having run nothing that matters, and the caller submits the job
+//! as usual. A statement text that cannot go inline is checked before its parameters are
+//! converted. `stats()` counts inline and queued statements and overruns; the constructor's
+//! `inline_budget` (VM instructions, 0 = off) bounds an inline run.
+//!
 //! `cancel(number)` skips a queued job and interrupts a running one; `interrupt()` interrupts the
-//! running statement; both are safe from any thread. Once the interpreter starts shutting down
+//! running statement (a job, or a statement running inline on another thread); both are safe
+//! from any thread. Once the interpreter starts shutting down
 //! (`atexit`), workers stop calling into Python. A worker thread keeps one Python thread state
 //! from its first reply until it exits, instead of making one per reply.
 
@@ -28,13 +38,14 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{
-    PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyMemoryView, PyModule, PyString, PyTuple,
+    PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyModule, PyString, PyTuple,
 };
 use pyo3::{intern, IntoPyObjectExt};
 use rusqlite::types::Value;
 
 use crate::sqlite::{
     EngineError, ErrorClass, Op, Output, Reply, RowSet, Worker, COLLATIONS, FUNCTIONS,
+    INLINE_BUDGET,
 };
 
 static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
@@ -351,17 +362,80 @@ pub struct NativeConnection {
 
 #[pymethods]
 impl NativeConnection {
-    /// Start the worker thread; nothing is opened until `open`.
+    /// Start the worker thread; nothing is opened until `open`. `inline_budget`: the VM
+    /// instructions an inline statement may run (0 turns the fast path off).
     #[new]
-    #[pyo3(signature = (path, pragmas = Vec::new()))]
-    fn new(path: String, pragmas: Vec<String>) -> PyResult<Self> {
+    #[pyo3(signature = (path, pragmas = Vec::new(), inline_budget = INLINE_BUDGET))]
+    fn new(path: String, pragmas: Vec<String>, inline_budget: u32) -> PyResult<Self> {
         let worker = Worker::spawn_with(Some(Box::new(release_thread_state)))
             .map_err(|e| PyOSError::new_err(format!("cannot start a SQLite worker thread: {e}")))?;
+        worker.set_inline_budget(inline_budget);
         Ok(NativeConnection {
             worker,
             path,
             pragmas,
         })
+    }
+
+    /// The fast path of `fetch`: when the connection is idle and `sql` is a read-only query,
+    /// run it now on this thread (the GIL released) and return what the job would resolve to;
+    /// otherwise return None, having run nothing that matters: then submit it with `fetch`.
+    /// Failures raise the same exceptions as the job's future.
+    #[pyo3(signature = (sql, params, limit = None, columns = false))]
+    fn try_fetch(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: &Bound<'_, PyAny>,
+        limit: Option<usize>,
+        columns: bool,
+    ) -> PyResult<PyObject> {
+        if !self.worker.may_inline(sql) {
+            return Ok(py.None());
+        }
+        let params = to_values(params)?;
+        let worker = &self.worker;
+        match py.allow_threads(|| worker.try_fetch(sql, &params, limit, columns)) {
+            None => Ok(py.None()),
+            Some(Ok(rows)) => Ok(output_to_py(py, Output::Rows(rows))?.unbind()),
+            Some(Err(err)) => Err(raise(py, &err)),
+        }
+    }
+
+    /// The fast path of `cursor_open`, as `try_fetch`: `(cursor, first rows, done)` or None.
+    fn try_cursor_open(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: &Bound<'_, PyAny>,
+        chunk: usize,
+    ) -> PyResult<PyObject> {
+        if !self.worker.may_inline(sql) {
+            return Ok(py.None());
+        }
+        let params = to_values(params)?;
+        let worker = &self.worker;
+        match py.allow_threads(|| worker.try_cursor_open(sql, &params, chunk)) {
+            None => Ok(py.None()),
+            Some(Ok((cursor, rows, done))) => {
+                Ok(output_to_py(py, Output::Chunk { cursor, rows, done })?.unbind())
+            }
+            Some(Err(err)) => Err(raise(py, &err)),
+        }
+    }
+
+    /// Counters of the fast path: `inline` (statements answered on the calling thread),
+    /// `queued` (handed to the worker instead), `overran` (stopped by the budget, then queued),
+    /// `remembered` (statement texts sent straight to the worker), and `budget`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.worker.stats();
+        let dict = PyDict::new(py);
+        dict.set_item("inline", stats.inline)?;
+        dict.set_item("queued", stats.queued)?;
+        dict.set_item("overran", stats.overran)?;
+        dict.set_item("remembered", stats.remembered)?;
+        dict.set_item("budget", self.worker.inline_budget())?;
+        Ok(dict)
     }
 
     /// Open the database and run the pragmas; resolves to None.

@@ -554,3 +554,415 @@ fn cached_statements_follow_schema_changes() {
         .unwrap();
     assert_eq!((empty.ncols, empty.len()), (2, 0));
 }
+
+// the inline fast path ------------------------------------------------------------------------
+fn file_engine(dir: &std::path::Path, name: &str, pragmas: &[&str]) -> Engine {
+    let path = dir.join(name);
+    let pragmas: Vec<String> = pragmas.iter().map(|p| (*p).to_owned()).collect();
+    Engine::open(path.to_str().unwrap(), &pragmas, None).unwrap()
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "covet-inline-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn count_of(e: &mut Engine, table: &str) -> i64 {
+    match one(e, &format!("SELECT count(*) FROM {table} WHERE 1"), &[]) {
+        Value::Integer(n) => n,
+        v => panic!("{v:?}"),
+    }
+}
+
+#[test]
+fn sql_set_is_bounded_and_forgets_the_oldest() {
+    let mut set = SqlSet::new(3);
+    assert!(set.is_empty() && !set.contains("a"));
+    for sql in ["a", "b", "c", "b"] {
+        set.insert(sql);
+    }
+    assert_eq!(set.len(), 3);
+    set.insert("d");
+    assert_eq!(set.len(), 3);
+    assert!(!set.contains("a") && set.contains("b") && set.contains("c") && set.contains("d"));
+    set.insert("e");
+    assert!(!set.contains("b") && set.contains("e"));
+    assert_eq!(SqlSet::default().len(), 0);
+    let mut big = SqlSet::default();
+    for i in 0..REMEMBERED + 10 {
+        big.insert(&format!("SELECT {i}"));
+    }
+    assert_eq!(big.len(), REMEMBERED);
+    assert!(!big.contains("SELECT 0") && big.contains(&format!("SELECT {}", REMEMBERED + 9)));
+}
+
+#[test]
+fn progress_budget_counts_handler_calls_and_composes_with_abort() {
+    let p = Progress::default();
+    assert!((0..10_000).all(|_| !p.tick())); // no budget: never stops a job
+    p.arm(3 * PROGRESS_OPS as u32);
+    assert!(!p.tick() && !p.tick() && !p.tick());
+    assert!(!p.overran());
+    assert!(p.tick() && p.overran());
+    p.disarm();
+    assert!(!p.tick());
+    p.arm(0); // at least one period
+    assert!(!p.tick() && p.tick());
+    p.arm(2500); // rounded up to whole periods
+    assert!(!p.overran());
+    assert!(!p.tick() && !p.tick() && !p.tick() && p.tick());
+    p.disarm();
+    p.abort(); // cancellation wins, and is not an overrun
+    p.arm(10 * PROGRESS_OPS as u32);
+    assert!(p.tick() && !p.overran());
+    p.clear_abort();
+    assert!(!p.tick());
+}
+
+#[test]
+fn inline_eligibility_is_read_only_queries() {
+    let mut e = mem();
+    e.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", &[])
+        .unwrap();
+    e.execute("INSERT INTO t (v) VALUES ('a'), ('b')", &[])
+        .unwrap();
+    let b = INLINE_BUDGET;
+    let got = e.fetch_inline(
+        "SELECT v FROM t WHERE id = ?1",
+        &[Value::Integer(2)],
+        None,
+        true,
+        b,
+    );
+    let Inline::Done(Ok(rows)) = got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (rows.values, rows.columns),
+        (vec![text("b")], Some(vec!["v".into()]))
+    );
+    for sql in [
+        " /* c */ with x(n) AS (VALUES (1)) SELECT n FROM x",
+        "VALUES (1), (2)",
+        "select count(*) from t where id > 0",
+    ] {
+        assert!(
+            matches!(
+                e.fetch_inline(sql, &[], None, false, b),
+                Inline::Done(Ok(_))
+            ),
+            "{sql}"
+        );
+    }
+    // Writes, transaction control, pragmas and whole-table counts are never run inline.
+    for sql in [
+        "INSERT INTO t (v) VALUES ('c') RETURNING id",
+        "WITH x AS (SELECT 1) DELETE FROM t WHERE id IN (SELECT * FROM x) RETURNING id",
+        "BEGIN",
+        "SAVEPOINT s",
+        "PRAGMA user_version",
+        "PRAGMA busy_timeout",
+        "SELECT count(*) FROM t",
+        "SELECT COUNT(*) AS n FROM t",
+    ] {
+        assert_eq!(
+            e.fetch_inline(sql, &[], None, false, b),
+            Inline::Ineligible,
+            "{sql}"
+        );
+    }
+    assert!(!e.in_transaction());
+    assert_eq!(count_of(&mut e, "t"), 2); // nothing was written
+    assert_eq!(
+        e.fetch("SELECT count(*) FROM t", &[], None, false)
+            .unwrap()
+            .values,
+        vec![Value::Integer(2)]
+    );
+    // Only comments: nothing to run, like `fetch`.
+    assert_eq!(
+        e.fetch_inline("-- nothing", &[], None, true, b),
+        Inline::Done(Ok(RowSet {
+            columns: Some(vec![]),
+            ..RowSet::default()
+        }))
+    );
+}
+
+#[test]
+fn inline_errors_are_the_jobs_errors() {
+    let mut e = mem();
+    for (sql, params) in [
+        ("SELEC 1", vec![]),
+        ("SELECT * FROM nowhere", vec![]),
+        ("SELECT ?1", vec![]),
+        ("SELECT covet_regexp('(?<=a)b', 'ab')", vec![]),
+        ("SELECT CAST(x'ff' AS TEXT) AS bad", vec![]),
+        ("SELECT 1; SELECT 2", vec![]),
+    ] {
+        let job = e.fetch(sql, &params, None, false).unwrap_err();
+        let inline = e.fetch_inline(sql, &params, None, false, INLINE_BUDGET);
+        assert_eq!(inline, Inline::Done(Err(job)), "{sql}");
+    }
+}
+
+#[test]
+fn an_overrun_is_reported_and_leaves_the_transaction_alone() {
+    let mut e = mem();
+    e.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+    e.control("BEGIN IMMEDIATE").unwrap();
+    e.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
+    let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c";
+    assert_eq!(
+        e.fetch_inline(long, &[], None, false, INLINE_BUDGET),
+        Inline::Overran
+    );
+    // Only the read stopped: the transaction and its write are still there.
+    assert!(e.in_transaction());
+    let got = e.fetch_inline("SELECT x FROM t", &[], None, false, INLINE_BUDGET);
+    assert_eq!(
+        got,
+        Inline::Done(Ok(RowSet {
+            ncols: 1,
+            values: vec![Value::Integer(1)],
+            columns: None
+        }))
+    );
+    // The same statement as a job (no budget) runs to the end.
+    assert_eq!(one(&mut e, long, &[]), Value::Integer(2_000_000));
+    e.control("ROLLBACK").unwrap();
+    assert_eq!(count_of(&mut e, "t"), 0);
+    // A bigger budget lets it through inline.
+    let short = long.replace("2000000", "2000");
+    assert!(matches!(
+        e.fetch_inline(&short, &[], None, false, 1_000_000),
+        Inline::Done(Ok(_))
+    ));
+}
+
+#[test]
+fn inline_cursor_open_keeps_the_cursor_for_jobs() {
+    let mut e = mem();
+    e.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+    let rows: Vec<Vec<Value>> = (1..=25).map(|i| vec![Value::Integer(i)]).collect();
+    e.execute_many("INSERT INTO t VALUES (?1)", &rows).unwrap();
+    let Inline::Done(Ok((id, first, false))) =
+        e.cursor_open_inline("SELECT x FROM t ORDER BY x", &[], 10, INLINE_BUDGET)
+    else {
+        panic!("not opened inline")
+    };
+    assert_eq!((first.len(), e.open_cursors()), (10, 1));
+    let (rest, done) = e.cursor_fetch(id, 100).unwrap();
+    assert!(done && rest.len() == 15 && e.open_cursors() == 0);
+    let got = e.cursor_open_inline(
+        "SELECT x FROM t WHERE x > ?1",
+        &[Value::Integer(20)],
+        10,
+        INLINE_BUDGET,
+    );
+    assert!(matches!(got, Inline::Done(Ok((0, ref r, true))) if r.len() == 5));
+    let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT x FROM c WHERE x % 1000000 = 0";
+    assert_eq!(
+        e.cursor_open_inline(long, &[], 10, INLINE_BUDGET),
+        Inline::Overran
+    );
+    assert_eq!(
+        e.cursor_open_inline("DELETE FROM t RETURNING x", &[], 10, INLINE_BUDGET),
+        Inline::Ineligible
+    );
+    assert_eq!(e.open_cursors(), 0);
+    assert_eq!(count_of(&mut e, "t"), 25);
+}
+
+#[test]
+fn inline_never_waits_for_a_lock_and_keeps_the_busy_timeout() {
+    let dir = temp_dir("busy");
+    let mut writer = file_engine(&dir, "b.db", &["PRAGMA journal_mode = DELETE"]);
+    writer.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+    writer.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
+    let mut reader = file_engine(&dir, "b.db", &["PRAGMA busy_timeout = 20000"]);
+    assert_eq!(count_of(&mut reader, "t"), 1); // schema loaded
+    writer.control("BEGIN EXCLUSIVE").unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        reader.fetch_inline("SELECT x FROM t", &[], None, false, INLINE_BUDGET),
+        Inline::Busy
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited for the lock"
+    );
+    assert_eq!(
+        one(&mut reader, "PRAGMA busy_timeout", &[]),
+        Value::Integer(20000)
+    );
+    writer.control("ROLLBACK").unwrap();
+    assert_eq!(
+        reader.fetch_inline("SELECT x FROM t", &[], None, false, INLINE_BUDGET),
+        Inline::Done(Ok(RowSet {
+            ncols: 1,
+            values: vec![Value::Integer(1)],
+            columns: None
+        }))
+    );
+    // A PRAGMA that changes the timeout is seen by the next inline run.
+    reader.execute("PRAGMA busy_timeout = 1234", &[]).unwrap();
+    assert!(matches!(
+        reader.fetch_inline("SELECT 1", &[], None, false, INLINE_BUDGET),
+        Inline::Done(Ok(_))
+    ));
+    assert_eq!(
+        one(&mut reader, "PRAGMA busy_timeout", &[]),
+        Value::Integer(1234)
+    );
+    drop((reader, writer));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn open_worker(
+    path: &str,
+) -> (
+    Worker,
+    std::sync::mpsc::Receiver<Got>,
+    std::sync::mpsc::Sender<Got>,
+) {
+    let worker = Worker::spawn().unwrap();
+    let (tx, rx) = channel();
+    worker.submit(
+        Op::Open {
+            path: path.into(),
+            pragmas: vec![],
+        },
+        reply_to(&tx),
+    );
+    recv(&rx).unwrap();
+    (worker, rx, tx)
+}
+
+fn fetch_op(sql: &str) -> Op {
+    Op::Fetch {
+        sql: sql.into(),
+        params: vec![],
+        limit: None,
+        columns: false,
+    }
+}
+
+#[test]
+fn worker_runs_idle_reads_inline_and_queues_behind_pending_jobs() {
+    let (worker, rx, tx) = open_worker(":memory:");
+    let got = worker.try_fetch("SELECT ?1", &[Value::Integer(7)], None, false);
+    assert_eq!(
+        got,
+        Some(Ok(RowSet {
+            ncols: 1,
+            values: vec![Value::Integer(7)],
+            columns: None
+        }))
+    );
+    assert_eq!(
+        worker.stats(),
+        InlineStats {
+            inline: 1,
+            ..InlineStats::default()
+        }
+    );
+    // A job is pending: the read waits its turn.
+    let slow = worker.submit(fetch_op(SLOW), reply_to(&tx));
+    assert!(worker.try_fetch("SELECT 1", &[], None, false).is_none());
+    assert!(!worker.may_inline("SELECT 1"));
+    worker.cancel(slow); // skipped or interrupted
+    assert_eq!(recv(&rx).unwrap_err().message, "interrupted");
+    // Idle again (the counter drops before the reply).
+    assert!(worker.try_fetch("SELECT 1", &[], None, false).is_some());
+    // Inside a transaction, an inline read sees its writes, and the state stays published.
+    for sql in [
+        "CREATE TABLE t (x INTEGER PRIMARY KEY)",
+        "BEGIN IMMEDIATE",
+        "INSERT INTO t VALUES (41)",
+    ] {
+        worker.submit(
+            Op::Execute {
+                sql: sql.into(),
+                params: vec![],
+            },
+            reply_to(&tx),
+        );
+        recv(&rx).unwrap();
+    }
+    let got = worker
+        .try_fetch("SELECT x FROM t", &[], None, false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.values, vec![Value::Integer(41)]);
+    assert!(worker.in_transaction() && worker.last_insert_rowid() == 41);
+    // Writes go to the worker, and are remembered.
+    assert!(worker
+        .try_fetch("INSERT INTO t VALUES (42) RETURNING x", &[], None, false)
+        .is_none());
+    assert!(!worker.may_inline("INSERT INTO t VALUES (42) RETURNING x"));
+    // An overrun is remembered: next time it goes straight to the worker.
+    let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c";
+    assert!(worker.try_fetch(long, &[], None, false).is_none());
+    assert!(worker.in_transaction());
+    let stats = worker.stats();
+    assert_eq!((stats.overran, stats.remembered), (1, 2));
+    assert!(worker.try_fetch(long, &[], None, false).is_none());
+    assert_eq!(worker.stats().overran, 1);
+    worker.submit(
+        Op::Control {
+            sql: "ROLLBACK".into(),
+        },
+        reply_to(&tx),
+    );
+    recv(&rx).unwrap();
+    assert!(!worker.in_transaction());
+    // Budget 0: the fast path is off.
+    worker.set_inline_budget(0);
+    assert!(worker.try_fetch("SELECT 1", &[], None, false).is_none());
+    worker.set_inline_budget(INLINE_BUDGET);
+    // Closed: the same error as a job's.
+    worker.submit(Op::Close, reply_to(&tx));
+    recv(&rx).unwrap();
+    assert_eq!(
+        worker.try_fetch("SELECT 1", &[], None, false),
+        Some(Err(EngineError::closed()))
+    );
+}
+
+#[test]
+fn inline_statements_can_be_interrupted_from_another_thread() {
+    let (worker, _rx, _tx) = open_worker(":memory:");
+    let worker = Arc::new(worker);
+    let other = Arc::clone(&worker);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopper = Arc::clone(&stop);
+    let interrupter = std::thread::spawn(move || {
+        while !stopper.load(std::sync::atomic::Ordering::SeqCst) {
+            other.interrupt();
+            std::thread::yield_now();
+        }
+    });
+    // With no budget to speak of, the only way out is the interrupt.
+    worker.set_inline_budget(u32::MAX - 1);
+    let got = worker.try_fetch(SLOW, &[], None, false);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    interrupter.join().unwrap();
+    let err = got.expect("ran inline").unwrap_err();
+    assert_eq!(
+        (err.class, err.message.as_str()),
+        (ErrorClass::Operational, "interrupted")
+    );
+    assert_eq!(worker.stats().overran, 0);
+    // The next statement is not interrupted.
+    assert!(matches!(
+        worker.try_fetch("SELECT 1", &[], None, false),
+        Some(Ok(_))
+    ));
+}

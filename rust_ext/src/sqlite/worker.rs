@@ -1,14 +1,14 @@
 //! The worker thread of one native connection: the jobs ([`Op`]) and their results ([`Output`]),
-//! the queue, cancellation and interrupts.
+//! the queue, cancellation and interrupts, and the inline fast path ([`Worker::try_fetch`]).
 
 use rusqlite::types::Value;
 use rusqlite::InterruptHandle;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
-use super::{Engine, EngineError, ErrorClass};
+use super::{Engine, EngineError, ErrorClass, Inline, Progress, SqlSet, INLINE_BUDGET};
 
 // jobs and results ----------------------------------------------------------------------------
 /// Rows in row-major order: `values.len() == ncols * number of rows`.
@@ -107,21 +107,70 @@ struct Job {
 
 #[derive(Default)]
 struct Sched {
+    /// The job running now, [`INLINE`] for an inline statement, 0 for none.
     running: u64,
     started: u64,
     cancelled: HashSet<u64>,
 }
 
-/// State shared by the worker thread and the threads that submit, cancel and interrupt.
-#[derive(Default)]
+/// `Sched::running` while a statement runs inline (never a job number).
+const INLINE: u64 = u64::MAX;
+
+/// Counters of the inline fast path, per connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InlineStats {
+    /// Statements answered on the calling thread (including those that failed there).
+    pub inline: u64,
+    /// Statements the fast path handed back to be run as jobs, whatever the reason.
+    pub queued: u64,
+    /// Inline runs the budget stopped (then run as jobs, and remembered).
+    pub overran: u64,
+    /// Statement texts remembered as "run it as a job".
+    pub remembered: usize,
+}
+
+/// State shared by the worker thread and the threads that submit, cancel, interrupt and run
+/// statements inline.
 pub struct Shared {
     sched: Mutex<Sched>,
-    pub(super) abort: AtomicBool,
+    /// The connection: locked by the worker for each job, and by an inline statement.
+    engine: Mutex<Option<Engine>>,
+    /// Jobs submitted and not finished; the fast path only runs when there are none.
+    pending: AtomicUsize,
+    pub(super) progress: Arc<Progress>,
     pub(super) interrupt: Mutex<Option<InterruptHandle>>,
     in_transaction: AtomicBool,
     open: AtomicBool,
     alive: AtomicBool,
     last_insert_rowid: AtomicI64,
+    /// VM instructions an inline statement may run; 0 turns the fast path off.
+    budget: AtomicU32,
+    /// Statements that overran the budget or may not run inline: straight to the worker.
+    to_worker: Mutex<SqlSet>,
+    inline_runs: AtomicU64,
+    queued: AtomicU64,
+    overran: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            sched: Mutex::default(),
+            engine: Mutex::new(None),
+            pending: AtomicUsize::new(0),
+            progress: Arc::default(),
+            interrupt: Mutex::new(None),
+            in_transaction: AtomicBool::new(false),
+            open: AtomicBool::new(false),
+            alive: AtomicBool::new(false),
+            last_insert_rowid: AtomicI64::new(0),
+            budget: AtomicU32::new(INLINE_BUDGET),
+            to_worker: Mutex::default(),
+            inline_runs: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            overran: AtomicU64::new(0),
+        }
+    }
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,7 +183,7 @@ impl Shared {
         let mut sched = lock(&self.sched);
         sched.running = seq;
         sched.started = seq;
-        self.abort.store(false, Ordering::SeqCst);
+        self.progress.clear_abort();
         !sched.cancelled.remove(&seq)
     }
 
@@ -143,10 +192,28 @@ impl Shared {
     }
 
     fn interrupt_running(&self) {
-        self.abort.store(true, Ordering::SeqCst);
+        self.progress.abort();
         if let Some(handle) = lock(&self.interrupt).as_ref() {
             handle.interrupt();
         }
+    }
+
+    /// Publish the connection state the Python side reads without a job.
+    fn publish(&self, engine: Option<&Engine>) {
+        match engine {
+            Some(e) => {
+                self.in_transaction
+                    .store(e.in_transaction(), Ordering::SeqCst);
+                self.last_insert_rowid
+                    .store(e.last_insert_rowid(), Ordering::SeqCst);
+            }
+            None => self.in_transaction.store(false, Ordering::SeqCst),
+        }
+    }
+
+    fn hand_back<T>(&self) -> Option<T> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        None
     }
 }
 
@@ -195,10 +262,136 @@ impl Worker {
     /// called at once, on this thread, with a "closed" error.
     pub fn submit(&self, op: Op, reply: Reply) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
         if let Err(mpsc::SendError(job)) = self.sender.send(Job { seq, op, reply }) {
+            self.shared.pending.fetch_sub(1, Ordering::SeqCst);
             (job.reply)(Err(EngineError::closed()));
         }
         seq
+    }
+
+    /// Whether an inline attempt for `sql` could run now: the fast path is on, no job is
+    /// pending and `sql` is not remembered as one for the worker. A cheap check before the
+    /// parameters are converted; [`Worker::try_fetch`] checks again.
+    pub fn may_inline(&self, sql: &str) -> bool {
+        let shared = &self.shared;
+        let ok = shared.budget.load(Ordering::Relaxed) != 0
+            && shared.pending.load(Ordering::SeqCst) == 0
+            && !lock(&shared.to_worker).contains(sql);
+        if !ok {
+            shared.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// The inline fast path of [`Op::Fetch`]: run the query on this thread when the connection
+    /// is idle (no job queued or running) and it is a read-only query, under the budget. None:
+    /// submit it as a job instead (nothing ran, or nothing that matters: see [`Inline`]).
+    pub fn try_fetch(
+        &self,
+        sql: &str,
+        params: &[Value],
+        limit: Option<usize>,
+        columns: bool,
+    ) -> Option<Result<RowSet, EngineError>> {
+        self.try_inline(sql, |engine, budget| {
+            engine.fetch_inline(sql, params, limit, columns, budget)
+        })
+    }
+
+    /// The inline fast path of [`Op::CursorOpen`] (see [`Worker::try_fetch`]): the first chunk;
+    /// the cursor's later chunks are jobs.
+    pub fn try_cursor_open(
+        &self,
+        sql: &str,
+        params: &[Value],
+        chunk: usize,
+    ) -> Option<Result<(u64, RowSet, bool), EngineError>> {
+        self.try_inline(sql, |engine, budget| {
+            engine.cursor_open_inline(sql, params, chunk, budget)
+        })
+    }
+
+    fn try_inline<T>(
+        &self,
+        sql: &str,
+        run: impl FnOnce(&mut Engine, u32) -> Inline<T>,
+    ) -> Option<Result<T, EngineError>> {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let shared = &self.shared;
+        let budget = shared.budget.load(Ordering::Relaxed);
+        if budget == 0 || shared.pending.load(Ordering::SeqCst) != 0 {
+            return shared.hand_back();
+        }
+        if lock(&shared.to_worker).contains(sql) {
+            return shared.hand_back();
+        }
+        let mut guard = match shared.engine.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return shared.hand_back(),
+        };
+        // Checked again under the lock: a job submitted meanwhile is not overtaken.
+        if shared.pending.load(Ordering::SeqCst) != 0 {
+            return shared.hand_back();
+        }
+        let Some(engine) = guard.as_mut() else {
+            shared.inline_runs.fetch_add(1, Ordering::Relaxed);
+            return Some(Err(EngineError::closed()));
+        };
+        {
+            let mut sched = lock(&shared.sched);
+            sched.running = INLINE;
+            shared.progress.clear_abort();
+        }
+        let out = match catch_unwind(AssertUnwindSafe(|| run(engine, budget))) {
+            Ok(out) => out,
+            Err(p) => {
+                engine.inline_abandoned();
+                Inline::Done(Err(EngineError::new(
+                    ErrorClass::Internal,
+                    format!("SQLite inline statement panicked: {}", panic_message(&*p)),
+                )))
+            }
+        };
+        shared.publish(Some(engine));
+        shared.end();
+        drop(guard);
+        match out {
+            Inline::Done(result) => {
+                shared.inline_runs.fetch_add(1, Ordering::Relaxed);
+                Some(result)
+            }
+            Inline::Overran => {
+                shared.overran.fetch_add(1, Ordering::Relaxed);
+                lock(&shared.to_worker).insert(sql);
+                shared.hand_back()
+            }
+            Inline::Ineligible => {
+                lock(&shared.to_worker).insert(sql);
+                shared.hand_back()
+            }
+            Inline::Busy => shared.hand_back(),
+        }
+    }
+
+    /// Set the inline budget (VM instructions); 0 turns the fast path off.
+    pub fn set_inline_budget(&self, ops: u32) {
+        self.shared.budget.store(ops, Ordering::Relaxed);
+    }
+
+    pub fn inline_budget(&self) -> u32 {
+        self.shared.budget.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> InlineStats {
+        let shared = &self.shared;
+        InlineStats {
+            inline: shared.inline_runs.load(Ordering::Relaxed),
+            queued: shared.queued.load(Ordering::Relaxed),
+            overran: shared.overran.load(Ordering::Relaxed),
+            remembered: lock(&shared.to_worker).len(),
+        }
     }
 
     /// Skip job `seq` if it has not started; interrupt it if it is running.
@@ -258,7 +451,9 @@ fn run_job(
                     "the connection is already open",
                 ));
             }
-            *engine = Some(Engine::open(&path, &pragmas, Some(shared))?);
+            let opened = Engine::open(&path, &pragmas, Some(Arc::clone(&shared.progress)))?;
+            *lock(&shared.interrupt) = Some(opened.interrupt_handle());
+            *engine = Some(opened);
             shared.open.store(true, Ordering::SeqCst);
             Ok(Output::Unit)
         }
@@ -280,32 +475,30 @@ fn run_job(
 
 fn worker_loop(receiver: &Receiver<Job>, shared: &Arc<Shared>) {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    let mut engine: Option<Engine> = None;
     while let Ok(Job { seq, op, reply }) = receiver.recv() {
         let closing = matches!(op, Op::Close);
-        let result = if !shared.begin(seq) && !closing {
-            Err(EngineError::cancelled())
-        } else {
-            catch_unwind(AssertUnwindSafe(|| run_job(&mut engine, op, shared))).unwrap_or_else(
-                |p| {
-                    Err(EngineError::new(
-                        ErrorClass::Internal,
-                        format!("SQLite worker panicked: {}", panic_message(&*p)),
-                    ))
-                },
-            )
+        let result = {
+            // Taken before `begin`: a job cancelled while an inline statement holds the
+            // connection is still skipped.
+            let mut engine = lock(&shared.engine);
+            let result = if !shared.begin(seq) && !closing {
+                Err(EngineError::cancelled())
+            } else {
+                catch_unwind(AssertUnwindSafe(|| run_job(&mut engine, op, shared))).unwrap_or_else(
+                    |p| {
+                        Err(EngineError::new(
+                            ErrorClass::Internal,
+                            format!("SQLite worker panicked: {}", panic_message(&*p)),
+                        ))
+                    },
+                )
+            };
+            shared.publish(engine.as_ref());
+            shared.end();
+            result
         };
-        if let Some(e) = engine.as_ref() {
-            shared
-                .in_transaction
-                .store(e.in_transaction(), Ordering::SeqCst);
-            shared
-                .last_insert_rowid
-                .store(e.last_insert_rowid(), Ordering::SeqCst);
-        } else {
-            shared.in_transaction.store(false, Ordering::SeqCst);
-        }
-        shared.end();
+        // Before the reply: once its future is resolved, the next statement may go inline.
+        shared.pending.fetch_sub(1, Ordering::SeqCst);
         let _ = catch_unwind(AssertUnwindSafe(|| reply(result)));
         if closing {
             break;
@@ -313,5 +506,6 @@ fn worker_loop(receiver: &Receiver<Job>, shared: &Arc<Shared>) {
     }
     shared.open.store(false, Ordering::SeqCst);
     *lock(&shared.interrupt) = None;
+    let engine = lock(&shared.engine).take();
     drop(engine);
 }
