@@ -322,15 +322,26 @@ class Adapter(abc.ABC):
                 except asyncio.CancelledError:
                     state.doom(_CANCELLED)
                     raise
-        conn = await self.acquire()
+        conn = self._acquire_nowait() or await self.acquire()
         try:
             result = await op(conn)
         except BaseException:
             # Give it back even if this task is cancelled again while the driver cleans up.
             await release_quietly(self, conn)
             raise
-        await self.release(conn)
+        if not self._release_nowait(conn):
+            await self.release(conn)
         return result
+
+    def _acquire_nowait(self) -> Connection | None:
+        """An idle pooled connection that is ready as it is, without awaiting; None sends
+        :meth:`_dispatch` to :meth:`acquire`. Adapters whose pool can tell override it."""
+        return None
+
+    def _release_nowait(self, connection: Connection) -> bool:
+        """Give ``connection`` back without awaiting when nothing needs doing; False sends
+        :meth:`_dispatch` to :meth:`release`."""
+        return False
 
     # ORM API: SQL in the dialect's own numbered style, values already converted ---------------
     async def run_fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:

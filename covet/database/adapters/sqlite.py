@@ -107,6 +107,10 @@ class PooledSQLiteConnection(Connection):
     async def prepare_for_reuse(self) -> None:
         """Wait for an interrupted job to finish, and roll back a transaction left open."""
 
+    def reusable_now(self) -> bool:
+        """True when :meth:`prepare_for_reuse` would have nothing to do."""
+        return not self._needs_drain and self.healthy and not self.in_transaction
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Close the connection and wait for its worker thread to finish the job."""
@@ -318,6 +322,28 @@ class _SQLitePool:
                 waiter.set_result(None)
                 return
 
+    def acquire_nowait(self) -> PooledSQLiteConnection | None:
+        """An idle connection ready as it is (no drain, no rollback), or None: then
+        :meth:`acquire`. The common case of a statement outside a transaction."""
+        idle = self._idle
+        if not idle or self._loop is not asyncio.get_running_loop():
+            return None
+        conn = idle[-1]
+        if not conn.reusable_now():
+            return None
+        idle.pop()
+        self._in_use.add(conn)
+        return conn
+
+    def release_nowait(self, conn: PooledSQLiteConnection) -> bool:
+        """Give ``conn`` back at once when it needs no closing; False: use :meth:`release`."""
+        if self.closed or conn not in self._in_use or not conn.healthy:
+            return False
+        self._in_use.discard(conn)
+        self._idle.append(conn)
+        self._wake()
+        return True
+
     async def acquire(self) -> PooledSQLiteConnection:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
@@ -478,6 +504,14 @@ class SQLiteAdapter(Adapter):
     async def release(self, connection: Connection) -> None:
         assert isinstance(connection, PooledSQLiteConnection)
         await connection.pool.release(connection)
+
+    def _acquire_nowait(self) -> PooledSQLiteConnection | None:
+        pool = self._pool
+        return None if pool is None or pool.closed else pool.acquire_nowait()
+
+    def _release_nowait(self, connection: Connection) -> bool:
+        assert isinstance(connection, PooledSQLiteConnection)
+        return connection.pool.release_nowait(connection)
 
     # raw API -------------------------------------------------------------------------------------
     def prepare_raw(self, sql: str, params: Sequence[Any] | None) -> tuple[str, Sequence[Any]]:

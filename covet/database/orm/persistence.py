@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from covet.database.connections import adapter_for
 from covet.database.exceptions import FieldError, ValidationError
 from covet.database.orm.expressions import Expression
 from covet.database.orm.fields.temporal import DateTimeField, now
@@ -27,8 +28,6 @@ __all__ = ["insert", "update", "delete", "update_queryset", "delete_queryset", "
 
 def _adapter(alias: str | None) -> Any:
     """The adapter of ``alias``, without I/O: it opens its pool on the first statement."""
-    from covet.database.connections import adapter_for
-
     return adapter_for(alias or "default")
 
 

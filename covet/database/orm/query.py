@@ -13,6 +13,7 @@ from contextlib import aclosing
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
+from covet.database.connections import adapter_for
 from covet.database.exceptions import FieldError, IntegrityError
 from covet.database.orm import relationships as _relationships
 from covet.database.orm.aggregates import Aggregate
@@ -55,16 +56,11 @@ class Prefetch:
         return f"Prefetch({self.lookup!r}, to_attr={self.to_attr!r})"
 
 
-def _adapter(alias: str) -> Adapter:
-    """The adapter of ``alias``, without I/O: it opens its pool on the first statement."""
-    from covet.database.connections import adapter_for
-
-    return adapter_for(alias)
+#: The adapter of an alias, without I/O: it opens its pool on the first statement.
+_adapter: Callable[[str], Adapter] = adapter_for
 
 
 def _dialect(alias: str) -> str:
-    from covet.database.connections import adapter_for
-
     return adapter_for(alias).dialect
 
 
