@@ -9,7 +9,10 @@ asks the builder for a tree, the compiler for SQL text and the adapter for rows,
 
 from __future__ import annotations
 
+import datetime as dt
 from contextlib import aclosing
+from decimal import Decimal
+from uuid import UUID
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -70,6 +73,10 @@ _STREAM_SLICE = 64
 _PREPARED_MAX = 2048
 
 
+#: value types that never change a query's SQL text (what _q_shape calls kind 1), checked first
+_SCALARS = frozenset({int, str, float, bytes, Decimal, dt.datetime, dt.date, dt.time, UUID})
+
+
 def _q_shape(q: Q) -> tuple[Any, ...] | None:
     """A Q's structure with each value reduced to what changes the SQL text."""
     out: list[Any] = []
@@ -81,8 +88,10 @@ def _q_shape(q: Q) -> tuple[Any, ...] | None:
             out.append(shape)
             continue
         key, value = child
-        if value is None:
-            kind: Any = 0
+        if type(value) in _SCALARS:
+            kind: Any = 1
+        elif value is None:
+            kind = 0
         elif isinstance(value, bool):  # x__isnull=True and =False are different SQL
             kind = ("b", value)
         elif isinstance(value, Expression) or hasattr(value, "_as_subquery"):
@@ -407,11 +416,13 @@ class QuerySet(Generic[T]):
                 _PREPARED[key] = (sql, tuple(recipe), plan)
             return sql, params, plan
         sql, steps, plan = entry
-        params = []
-        for step, q in zip(steps, [v for q in self._filters for _, v in q.leaves()]):
+        params: list[Any] = []
+        values = [v for q in self._filters for _, v in q.leaves()]
+        for step, value in zip(steps, values):
             if step is not None:
                 field, lookup = step
-                value = q.pk if hasattr(q, "_meta") else q
+                if type(value) not in _SCALARS and hasattr(value, "_meta"):
+                    value = value.pk
                 params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
         if self._limit is not None:
             params.append(self._limit)
