@@ -416,7 +416,7 @@ class QuerySet(Generic[T]):
                 _PREPARED[key] = (sql, tuple(recipe), plan)
             return sql, params, plan
         sql, steps, plan = entry
-        params: list[Any] = []
+        params = []
         values = [v for q in self._filters for _, v in q.leaves()]
         for step, value in zip(steps, values):
             if step is not None:
