@@ -448,7 +448,7 @@ def test_pool_is_rebuilt_on_a_new_event_loop(db_url: str) -> None:
     asyncio.run(connections.close_all())
     assert pools[0] is not None and pools[1] is not None
     if connections.adapter_for("loops").dialect == "postgresql":
-        assert pools[0] is not pools[1]  # asyncpg pools belong to one loop
+        assert pools[0] is not pools[1]  # a PostgreSQL pool belongs to one event loop
 
 
 def test_pool_of_a_loop_closed_by_hand_is_dropped_cleanly(db_url: str) -> None:
