@@ -500,3 +500,37 @@ async def test_uuid_values_are_exact_uuids(pg_url: str, closing: None) -> None:
     assert back == values and all(type(v) is uuid.UUID for v in back)
     assert [str(v) for v in back] == [str(v) for v in values]
     assert {back[0]: 1}[values[0]] == 1  # hashes like a uuid.UUID
+
+
+async def test_bulk_insert_statements_are_prepared_once(pg_url: str, closing: None) -> None:
+    """A 1,000-row INSERT is longer than asyncpg's default cacheable size (15 kB): the pool
+    raises the limit, so every batch after the first reuses the server-side statement."""
+    from covet.database.orm import Model
+    from covet.database.orm.fields import CharField, IntegerField
+    from covet.database.orm.options import registry
+    from covet.database.orm.schema import create_tables
+
+    class BulkRow(Model):
+        label = CharField(max_length=40)
+        n = IntegerField()
+        m = IntegerField()
+        k = IntegerField()
+
+        class Meta:
+            db_table = "pool_bulk_rows"
+
+    try:
+        adapter = make(pg_url, alias="default")
+        await adapter.execute('DROP TABLE IF EXISTS "pool_bulk_rows"')
+        await create_tables(BulkRow)
+        async with transaction() as tx:  # one connection: its prepared statements are visible
+            await BulkRow.objects.bulk_create(
+                [BulkRow(label=f"row {i}", n=i, m=i, k=i) for i in range(3000)])
+            rows = await tx.connection.fetch(
+                "SELECT statement FROM pg_prepared_statements "
+                "WHERE statement LIKE 'INSERT INTO \"pool_bulk_rows\"%'", [])
+        assert len(rows) == 1 and len(rows[0][0]) > 15 * 1024
+        assert await BulkRow.objects.count() == 3000
+        await adapter.execute('DROP TABLE "pool_bulk_rows"')
+    finally:
+        registry.unregister(BulkRow)

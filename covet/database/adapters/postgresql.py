@@ -86,6 +86,7 @@ _POOL_OPTIONS = {
     "max_inactive_connection_lifetime", "loop",
 }
 _DEFAULT_MAX_QUERIES = 50_000
+_MAX_CACHEABLE_STATEMENT = 512 * 1024  # asyncpg's default is 15 kB
 _DEFAULT_INACTIVE_LIFETIME = 300.0
 _SQLSTATE_CLASSES: dict[str, type[DatabaseError]] = {
     "23": IntegrityError,
@@ -308,6 +309,9 @@ class _PGPool:
             )
         self._init_size = init_size
         self._connect_kwargs = {k: v for k, v in options.items() if k not in _POOL_OPTIONS}
+        # A bulk INSERT of 1,000 rows is tens of kB of SQL, over asyncpg's 15 kB limit for its
+        # statement cache: it would be parsed and planned again for every batch.
+        self._connect_kwargs.setdefault("max_cacheable_statement_size", _MAX_CACHEABLE_STATEMENT)
         self._idle: list[PostgreSQLConnection] = []
         self._in_use: set[PostgreSQLConnection] = set()
         self._opening = 0
