@@ -10,15 +10,18 @@ run; locally its half of the cases is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import gc
 import json
 import os
 import re
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -497,3 +500,299 @@ def test_decimal_invalid_operation_is_the_same(rust_decode: Decode) -> None:
     plan = RowPlan("flat", ("v",), [(0, DECIMAL)])
     with pytest.raises(InvalidOperation):
         rust_decode(plan, [("1" * 200,)])
+
+
+# -- how instances are made ---------------------------------------------------------------------
+
+
+class Counted(Model):
+    """A model with its own ``__new__``: both decoders call it once per instance."""
+
+    n = IntegerField()
+    made = 0
+
+    class Meta:
+        db_table = "dec_counted"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        Counted.made += 1
+        return super().__new__(cls)
+
+
+class Watched(Model):
+    """A model with its own ``__setattr__``: ``obj.__dict__ = values`` goes through it."""
+
+    n = IntegerField()
+    seen: ClassVar[list[str]] = []
+
+    class Meta:
+        db_table = "dec_watched"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        Watched.seen.append(name)
+        super().__setattr__(name, value)
+
+
+def test_custom_new_and_setattr_are_honoured(decode: Decode) -> None:
+    Counted.made = 0
+    objs = decode(RowPlan("model", ("id", "n"), (), model=Counted), [(1, 2), (3, 4)])
+    assert Counted.made == 2 and [o.n for o in objs] == [2, 4]
+    Watched.seen = []
+    objs = decode(RowPlan("model", ("id", "n"), (), model=Watched), [(1, 2)])
+    assert Watched.seen == ["__dict__"] and objs[0].__dict__ == {"id": 1, "n": 2,
+                                                                  "_persisted": True}
+    _assert_same(decode, RowPlan("model", ("id", "n"), (), model=Watched), [(1, 2), (5, 6)])
+
+
+def test_instances_are_plain(decode: Decode) -> None:
+    (obj,) = decode(thing_plan(), THING_ROWS[:1])
+    assert type(obj) is DecThing and type(obj.__dict__) is dict
+    assert obj.flag is True and obj.pk == 1
+    obj.extra = 5  # type: ignore[attr-defined]  # the instance dict is an ordinary dict
+    assert obj.__dict__["extra"] == 5 and "extra" not in DecThing.__dict__
+
+
+def test_persisted_as_a_column_name(decode: Decode) -> None:
+    plan = RowPlan("model", ("id", "_persisted", "n"), (), model=DecCity)
+    got = _assert_same(decode, plan, [(1, False, 2), (2, None, 3), (3,)])
+    (_, items), *_ = got[1][1]
+    assert dict(items)["_persisted"] == (bool, True)
+    _assert_same(decode, RowPlan("dict", ("_persisted", "a"), ()), [(0, 1), (None,)])
+
+
+def test_garbage_collector_tracking_matches(decode: Decode) -> None:
+    """A row dict holding a container is tracked by the collector, one of atoms is not."""
+    names, convs = model_columns(DecThing, "sqlite")
+    with _collector_paused():
+        for mode in ("model", "dict"):
+            plan = RowPlan(mode, names, convs, model=DecThing if mode == "model" else None)
+            for row in THING_ROWS:
+                (got,) = decode(plan, [row])
+                (want,) = decode_reference(plan, [row])
+                d_got = got.__dict__ if mode == "model" else got
+                d_want = want.__dict__ if mode == "model" else want
+                assert gc.is_tracked(d_got) == gc.is_tracked(d_want), (mode, row)
+    # A tuple value counts only while the collector has not untracked it.
+    untracked = (1, "a")
+    gc.collect()
+    assert not gc.is_tracked(untracked)
+    with _collector_paused():
+        for value in ([1], untracked, (1, [2]), {"k": 1}, "text", 5):
+            plan = RowPlan("dict", ("a", "b"), ())
+            (got,) = decode(plan, [(1, value)])
+            assert gc.is_tracked(got) == gc.is_tracked({"a": 1, "b": value}), value
+            assert gc.is_tracked(got) == (value not in (untracked, "text", 5)), value
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No collection in between: it would untrack dicts and tuples of atoms as it goes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_conversion_errors_come_before_a_short_row(decode: Decode) -> None:
+    """The reference converts every row of the batch before it builds any result."""
+    plan = RowPlan("flat", ("a",), [(1, DATETIME)])
+    rows: list[tuple[Any, ...]] = [(), ("x", "2024-01-01")]
+    assert _assert_same(decode, RowPlan("flat", ("a",), ()), [(), (1,)])[0] == "error"
+    short_then_bad = [(1, None), (2, "not a date")]
+    got = _assert_same(decode, RowPlan("flat", ("a",), [(1, DATETIME)]), short_then_bad)
+    assert got[0] == "error" and got[1] is ValueError
+    assert _assert_same(decode, plan, rows)[0] == "error"  # IndexError while converting
+    city = RowPlan("model", ("id", "name", "country_id"), (), model=DecCity,
+                   related=[("_cache_country", 3, RowPlan("model", ("id", "name", "founded"), (),
+                                                          model=DecCountry))])
+    conv = DateField().from_db_converter("sqlite")
+    assert conv is not None
+    outer = RowPlan("model", ("id", "name", "country_id"), [(2, conv)], model=DecCity,
+                    related=city.related)
+    # Row 1 has no country primary key (a build error); row 2's date does not parse.
+    bad = [(1, "a", "2024-01-01"), (2, "b", "2024-13-01", 1, "X", None)]
+    got = _assert_same(decode, outer, bad)
+    assert got[0] == "error" and got[1] is ValueError
+    assert _assert_same(decode, outer, bad[:1])[1] is IndexError
+
+
+def test_short_rows_of_every_type(decode: Decode) -> None:
+    shapes: list[list[Any]] = [[()], [[]], [Record()], [iter(())]]
+    for rows in shapes:
+        _assert_same(decode, RowPlan("flat", ("a",), ()), rows)
+        _assert_same(decode, RowPlan("tuple", ("a",), ()), rows)
+    plan = RowPlan("model", ("id", "name", "country_id"), (), model=DecCity,
+                   related=[("_cache_country", 3, RowPlan("model", ("id", "name", "founded"), (),
+                                                          model=DecCountry))])
+    for row in ((1, "a", 2), [1, "a", 2], Record(1, "a", 2)):
+        assert _assert_same(decode, plan, [row])[0] == "error"
+
+
+def test_tuple_rows_come_back_as_they_are(rust_decode: Decode) -> None:
+    """``tuple(t) is t``: without converters a tuple row is the result (as in the reference)."""
+    row = (1, "a")
+    (got,) = rust_decode(RowPlan("tuple", ("a", "b"), ()), [row])
+    assert got is row
+    (got,) = rust_decode(RowPlan("tuple", ("a", "b"), [(0, bool)]), [row])
+    assert got == (True, "a") and got is not row
+
+
+# -- random plans and rows -------------------------------------------------------------------
+
+
+def _atom_or_container() -> st.SearchStrategy[Any]:
+    atoms = st.one_of(st.none(), st.integers(-5, 300), st.text(max_size=4), st.booleans(),
+                      st.floats(allow_nan=False), st.binary(max_size=3))
+    return st.one_of(atoms, st.lists(atoms, max_size=2), st.tuples(atoms),
+                     st.dictionaries(st.text(max_size=2), atoms, max_size=2))
+
+
+plan_names = st.lists(st.sampled_from(["id", "name", "country_id", "a", "b", "_persisted", "n"]),
+                      min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=plan_names, mode=st.sampled_from(["model", "dict", "tuple", "flat"]),
+       conv_at=st.lists(st.integers(0, 7), max_size=3),
+       rows=st.lists(st.lists(_atom_or_container(), max_size=8), max_size=4),
+       row_type=st.sampled_from([tuple, list, "record"]),
+       with_related=st.booleans())
+def test_random_plans_match_the_reference(rust_decode: Decode, names: list[str], mode: str,
+                                          conv_at: list[int], rows: list[list[Any]],
+                                          row_type: Any, with_related: bool) -> None:
+    """Any names (repeated, ``_persisted`` among them), converters, row lengths and values."""
+    converters = [(i, bool if i % 2 else repr) for i in sorted(conv_at)]
+    related: list[Any] = []
+    if mode == "model" and with_related:
+        related = [("_cache_country", 2,
+                    RowPlan("model", ("id", "name"), (), model=DecCountry))]
+    plan = RowPlan(mode, names, converters, model=DecCity if mode == "model" else None,
+                   related=related)
+    if row_type == "record":
+        typed: list[Any] = [Record(*r) for r in rows]
+    else:
+        typed = [row_type(r) for r in rows]
+    got = _assert_same(rust_decode, plan, typed)
+    if got[0] == "ok" and mode in ("model", "dict"):
+        with _collector_paused():
+            pairs = list(zip(rust_decode(plan, typed), decode_reference(plan, typed)))
+            for a, b in pairs:
+                da = a.__dict__ if mode == "model" else a
+                db = b.__dict__ if mode == "model" else b
+                assert list(da) == list(db) and gc.is_tracked(da) == gc.is_tracked(db)
+
+
+# -- streaming: decoding a chunk a slice at a time -----------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64])
+def test_decode_slices_gives_what_decode_gives(decode: Decode, size: int) -> None:
+    rows = list(THING_ROWS)
+    whole = _shape(decode(thing_plan(), rows))
+    plan = thing_plan()
+    chunk = list(rows)
+    use_native = _native.USE_NATIVE
+    try:
+        _native.USE_NATIVE = decode is not decode_reference
+        slices = list(plan.decode_slices(chunk, size))
+    finally:
+        _native.USE_NATIVE = use_native
+    assert [len(s) for s in slices] == [min(size, len(rows) - i) for i in range(0, len(rows), size)]
+    assert _shape([obj for s in slices for obj in s]) == whole
+    # The chunk is released as it goes: same length, every decoded row dropped.
+    assert chunk == [None] * len(rows)
+
+
+def test_decode_slices_releases_each_slice_before_the_next() -> None:
+    plan = RowPlan("tuple", ("a", "b"), [(0, bool)])
+    chunk: list[Any] = [(i, str(i)) for i in range(10)]
+    seen = []
+    for results in plan.decode_slices(chunk, 4):
+        seen.append((len(results), sum(r is None for r in chunk)))
+    assert seen == [(4, 4), (4, 8), (2, 10)]
+
+
+def test_decode_slices_only_reads_other_sequences() -> None:
+    plan = RowPlan("flat", ("a",), ())
+    rows = tuple((i,) for i in range(5))
+    assert [r for s in plan.decode_slices(rows, 2) for r in s] == [0, 1, 2, 3, 4]
+    assert rows == tuple((i,) for i in range(5))
+    assert list(plan.decode_slices([], 3)) == []
+    with pytest.raises(ValueError):
+        list(plan.decode_slices([(1,)], 0))
+
+
+def test_decode_slices_bounds_the_memory_of_a_chunk() -> None:
+    """Decoding 2,000 rows 50 at a time, the rows already decoded are freed: the traced peak
+    stays well under that of decoding the chunk whole."""
+
+    names, convs = model_columns(DecThing, "sqlite")
+    plan = RowPlan("model", names, convs, model=DecThing)
+
+    def chunk() -> list[Any]:
+        return [(i, 1, "1.5", f"2024-01-02 03:04:{i % 60:02d}.000000+00:00", None, None, None,
+                 None, None, b"x" * 100, None) for i in range(2000)]
+
+    def peak(stream: bool) -> int:
+        rows = chunk()
+        gc.collect()
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        if stream:
+            for results in plan.decode_slices(rows, 50):
+                del results
+        else:
+            results = plan.decode(rows)
+            del rows
+            del results
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    assert peak(stream=True) * 4 < peak(stream=False)
+
+
+# -- asyncpg records -------------------------------------------------------------------------------
+
+
+async def test_asyncpg_records_decode_directly(rust_decode: Decode, pg_url: str) -> None:
+    """``decode_rows`` reads asyncpg ``Record`` objects as they come (no copy into tuples)."""
+    asyncpg = pytest.importorskip("asyncpg")
+    conn = await asyncpg.connect(pg_url)
+    try:
+        records = await conn.fetch(
+            "SELECT g AS id, g % 2 = 0 AS flag, (g * 1.25)::numeric(12, 3) AS amount,"
+            " timestamptz '2024-01-02 03:04:05.123456+02' + g * interval '1 second' AS \"when\","
+            " CASE WHEN g % 3 = 0 THEN NULL ELSE date '2024-02-29' END AS day,"
+            " time '03:04:05.000001' AS clock,"
+            " '12345678-9abc-def0-1234-56789abcdef0'::uuid AS uid, '{\"a\": [1, 2]}' AS data,"
+            " 'happy' AS mood, '\\x0001'::bytea AS blob, NULL::int AS city_id"
+            " FROM generate_series(1, 50) AS g")
+    finally:
+        await conn.close()
+    assert type(records[0]).__name__ == "Record" and not isinstance(records[0], (tuple, list))
+    for mode in ("model", "dict", "tuple", "flat"):
+        plan = thing_plan(mode, "postgresql")
+        got = _assert_same(rust_decode, plan, records)
+        assert got[0] == "ok"
+        assert got == _outcome(rust_decode, plan, [tuple(r) for r in records])
+    objs = rust_decode(thing_plan("model", "postgresql"), records)
+    assert objs[1].flag is True and objs[0].when.tzinfo is not None
+    assert objs[0].data == {"a": [1, 2]} and objs[0].mood is Mood.HAPPY
+    assert [o.id for o in objs] == list(range(1, 51))
+
+
+def test_an_unreadable_row_after_a_short_one(decode: Decode) -> None:
+    """Flat rows without converters are read and built in order (the short row's error comes
+    first); with ``select_related``, every row is read before any related key is looked at."""
+    rows: list[Any] = [(), 5]
+    assert _assert_same(decode, RowPlan("flat", ("a",), ()), rows)[1] is IndexError
+    assert _assert_same(decode, RowPlan("flat", ("a",), [(0, bool)]), rows)[1] is IndexError
+    assert _assert_same(decode, RowPlan("flat", ("a",), [(0, bool)]), [(1,), 5])[1] is TypeError
+    plan = RowPlan("model", ("id", "name", "country_id"), (), model=DecCity,
+                   related=[("_cache_country", 3, RowPlan("model", ("id", "name", "founded"), (),
+                                                          model=DecCountry))])
+    assert _assert_same(decode, plan, [(1, "a", 2), 5])[1] is TypeError

@@ -40,7 +40,10 @@ pub struct DateTime {
 
 /// `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Option<Date> {
-    let b = text.as_bytes();
+    parse_date_bytes(text.as_bytes())
+}
+
+fn parse_date_bytes(b: &[u8]) -> Option<Date> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -96,6 +99,15 @@ pub fn parse_datetime(text: &str) -> Option<DateTime> {
     if b.len() < 10 {
         return None;
     }
+    parse_stored_datetime(b).or_else(|| parse_any_datetime(text))
+}
+
+/// `parse_datetime` without the fixed-position shortcut.
+fn parse_any_datetime(text: &str) -> Option<DateTime> {
+    let b = text.as_bytes();
+    if b.len() < 10 {
+        return None;
+    }
     let date = parse_date(text.get(..10)?)?;
     let midnight = Time {
         hour: 0,
@@ -123,6 +135,33 @@ pub fn parse_datetime(text: &str) -> Option<DateTime> {
         time: parse_time(time)?,
     };
     shift(local, -offset)
+}
+
+/// The form CovetPy stores on SQLite, `YYYY-MM-DD HH:MM:SS.ffffff+00:00` (a `T` also accepted
+/// between date and time), read at fixed positions; `None` for anything else, which the general
+/// reader then handles (it gives the same value for this form).
+fn parse_stored_datetime(b: &[u8]) -> Option<DateTime> {
+    if b.len() != 32
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || &b[26..] != b"+00:00"
+    {
+        return None;
+    }
+    let date = parse_date_bytes(&b[..10])?;
+    let mut micros = 0u32;
+    for &c in &b[20..26] {
+        micros = micros * 10 + u32::from(digit(c)?);
+    }
+    let time = Time {
+        hour: digits(&b[11..13])?,
+        minute: digits(&b[14..16])?,
+        second: digits(&b[17..19])?,
+        microsecond: micros,
+    };
+    (time.hour <= 23 && time.minute <= 59 && time.second <= 59).then_some(DateTime { date, time })
 }
 
 /// `Z`, `±HH:MM` or `±HH:MM:SS`, in seconds east of UTC (always less than a day).
@@ -394,6 +433,58 @@ mod tests {
         ] {
             assert_eq!(parse_datetime(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn stored_datetimes_read_as_the_general_reader_reads_them() {
+        assert_eq!(
+            parse_stored_datetime(b"2024-01-02 03:04:05.123456+00:00"),
+            Some(dt(2024, 1, 2, 3, 4, 5, 123_456))
+        );
+        assert_eq!(
+            parse_stored_datetime(b"9999-12-31T23:59:59.999999+00:00"),
+            Some(dt(9999, 12, 31, 23, 59, 59, 999_999))
+        );
+        for text in [
+            "2024-01-02 03:04:05.123456+00:00",
+            "0001-01-01 00:00:00.000000+00:00",
+            "2024-02-29 12:00:00.000001+00:00",
+            "2024-01-02T03:04:05.123456+00:00",
+            // Not the stored form: the general reader decides.
+            "2023-02-29 12:00:00.000000+00:00",
+            "2024-01-02 24:00:00.000000+00:00",
+            "2024-01-02 03:60:00.000000+00:00",
+            "2024-01-02 03:04:60.000000+00:00",
+            "2024-01-02 03:04:05.12345a+00:00",
+            "2024-01-02x03:04:05.123456+00:00",
+            "2024-01-02 03:04:05,123456+00:00",
+            "2024-01-02 03:04:05.123456+01:00",
+            "2024-01-02 03:04:05.123456-00:00",
+            "2024-01-02 03:04:05.123456+00:0Z",
+            "2024-01-02 03:04:05.1234567+00:00",
+            "2024-01-02 03:04:05.12345+00:00",
+            "2024-01-02 03:-4:05.123456+00:00",
+            "2024-01-02 +3:04:05.123456+00:00",
+            "2024-01-02 03:04:05.+23456+00:00",
+        ] {
+            let fixed = parse_stored_datetime(text.as_bytes());
+            if fixed.is_some() {
+                assert_eq!(fixed, parse_any_datetime(text), "{text}");
+            }
+            assert_eq!(parse_datetime(text), parse_any_datetime(text), "{text}");
+        }
+        assert_eq!(
+            parse_stored_datetime(b"2024-01-02 03:04:05.123456+01:00"),
+            None
+        );
+        assert_eq!(
+            parse_stored_datetime(b"2024-01-02 24:04:05.123456+00:00"),
+            None
+        );
+        assert_eq!(
+            parse_stored_datetime(b"2024-01-02 03:04:05.12345a+00:00"),
+            None
+        );
     }
 
     #[test]

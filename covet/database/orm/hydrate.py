@@ -9,12 +9,16 @@ batch, with the common conversions done natively) and the pure-Python reference 
 ``COVET_PURE_PYTHON=1`` or without the extension. ``covet._native`` picks between them. The Rust
 plan is made from this one the first time a plan decodes, out of plain data: names, each
 converter's description (``fields.base.native_converter``; the converter itself is the fallback),
-the model class and, for ``select_related``, the nested plans.
+the model class and, for ``select_related``, the nested plans; the Rust side prepares what it
+can once per plan (interned names, a template dict per model), so a plan is cheap per batch.
+
+For streaming, ``RowPlan.decode_slices`` decodes a chunk a few rows at a time and releases each
+driver row once decoded, so a chunk's rows and objects never all exist at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from covet import _native
@@ -75,6 +79,34 @@ class RowPlan:
         if _native.USE_NATIVE:
             return decode_native(self, rows)
         return self._decode_reference(rows)
+
+    def decode_slices(self, rows: Sequence[Sequence[Any]], size: int = 64) -> Iterator[list[Any]]:
+        """Decode a chunk ``size`` rows at a time, for streaming: yields each slice's results.
+
+        A ``list`` chunk is released as it goes: once a slice is decoded, its entries in ``rows``
+        are replaced by ``None`` (the list keeps its length, which the adapters may still read),
+        so each driver row can be freed as soon as its result exists, and a consumer that drops
+        the results it has used never holds a whole chunk twice over. Give it a list you own.
+        Other sequences are only read.
+
+        Raises:
+            ValueError: ``size`` is less than 1.
+        """
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        n = len(rows)
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            batch: Sequence[Sequence[Any]]
+            if type(rows) is list:
+                batch = rows[start:stop]
+                rows[start:stop] = [None] * (stop - start)
+            else:
+                batch = rows[start:stop] if start or stop < n else rows
+            results = self.decode(batch)
+            del batch
+            yield results
+            del results
 
     def _decode_reference(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
         convs = self.converters
