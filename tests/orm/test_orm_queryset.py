@@ -172,6 +172,7 @@ async def test_values_and_values_list(db):
     assert everything["email"] is None and everything["is_active"] is True
     tuples = await Person.objects.order_by("id").values_list("name", "age")[:2]
     assert tuples == [("Alice", 30), ("Bob", 25)]
+    assert all(type(t) is tuple for t in tuples)  # not the driver's row objects (Records)
     flat = await Person.objects.order_by("-id").values_list("name", flat=True)
     assert flat == ["Frank", "Eve", "Dave", "Carol", "Bob", "Alice"]
     with pytest.raises(TypeError):

@@ -51,6 +51,8 @@ __all__ = [
 ]
 
 Row = tuple[Any, ...]
+"""A result row: a tuple; on PostgreSQL an asyncpg ``Record``, which indexes, slices, compares
+and hashes like the tuple of its values (the row decoder reads it without a copy)."""
 P = ParamSpec("P")
 T = TypeVar("T")
 C = TypeVar("C", bound="Connection")

@@ -162,7 +162,7 @@ class PostgreSQLConnection(Connection):
             if err is None:
                 raise
             raise err from exc
-        return [tuple(r) for r in records]
+        return records  # asyncpg Records: see PostgreSQLAdapter.run_fetch
 
     async def fetch_columns(
         self, sql: str, params: Sequence[Any], limit: int | None = None
@@ -225,7 +225,7 @@ class PostgreSQLConnection(Connection):
                 except Exception as exc:
                     raise self._translated(exc) from exc
                 if records:
-                    yield [tuple(r) for r in records]
+                    yield records  # Records: see run_fetch
                 if len(records) < chunk_size:
                     break
         except BaseException:
@@ -778,7 +778,7 @@ class PostgreSQLAdapter(Adapter):
         return None if conn is None else (conn.pool, conn)
 
     async def run_fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Run a query; the rows as tuples."""
+        """Run a query; the rows as asyncpg Records (tuple-like)."""
         direct = self._direct()
         if direct is None:
             return await super().run_fetch(sql, params)
@@ -793,7 +793,9 @@ class PostgreSQLAdapter(Adapter):
             raise err from exc
         if not pool.release_nowait(conn):
             await pool.release(conn)
-        return [tuple(r) for r in records]
+        # asyncpg Records, not copied into tuples: they index, slice, compare and hash like
+        # tuples, and the row decoder reads them directly.
+        return records
 
     async def run_execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows affected (rows returned for a query)."""
