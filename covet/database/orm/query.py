@@ -487,8 +487,9 @@ class QuerySet(Generic[T]):
         remember = self._using != "default" and self._mode == "model"
         async with aclosing(adapter.run_iterate(sql, params, chunk_size)) as chunks:
             async for rows in chunks:
-                for start in range(0, len(rows), step):
-                    results = plan.decode(rows[start:start + step] if step < len(rows) else rows)
+                # decode_slices releases each driver row once its object exists (the chunk
+                # list is ours: the adapter made it for this iteration).
+                for results in plan.decode_slices(rows, step):
                     if remember:
                         _remember_db(results, plan, self._using)
                     if related:
