@@ -14,7 +14,7 @@ pub mod tree;
 
 mod bindings; // pyo3 glue of the SQL compiler
 mod decode_bindings; // pyo3 glue of row decoding
-mod sqlite_bindings; // pyo3 glue of the SQLite executor (kept apart from bindings.rs)
+mod sqlite_bindings; // pyo3 glue of the SQLite executor
 
 use pyo3::prelude::*;
 

@@ -1,8 +1,8 @@
 //! The Python face of the native SQLite executor (`sqlite.rs`).
 //!
-//! A documented exception to "`bindings.rs` is the only pyo3-aware code": the executor's glue
-//! lives here so that it can change without edit conflicts in `bindings.rs`. Like `bindings.rs`,
-//! it only converts; the engine logic is plain Rust in `sqlite.rs`.
+//! One of the three glue modules (with `bindings.rs` for the compiler and `decode_bindings.rs`
+//! for row decoding; see `lib.rs`). Like them it only converts; the engine logic is plain Rust
+//! in `sqlite.rs`.
 //!
 //! `NativeConnection(path, pragmas)` starts the connection's worker thread. Every job method
 //! takes an asyncio future and its loop, converts the parameters (int, float, str, bytes,
