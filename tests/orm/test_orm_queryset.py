@@ -69,6 +69,26 @@ async def test_filter_exclude_get_count_exists(db):
     assert await Person.objects.filter(age__gt=100).count() == 0
 
 
+async def test_repeated_get_reuses_its_prepared_shape(db):
+    """The second get() of a shape skips building the QuerySet; same rows, same errors."""
+    people = await seed()
+    with statements(db) as log:
+        for person in people + people:
+            got = await Person.objects.get(id=person.id)
+            assert got == person and got.name == person.name
+        assert (await Person.objects.get(name="Bob", city="London")).age == 25
+        assert (await Person.objects.get(city="London", name="Bob")).age == 25
+    assert len(log) == 14 and len({e.sql for e in log}) == 2
+    with pytest.raises(Person.DoesNotExist, match=r"Person matching query does not exist \(id=999\)"):
+        await Person.objects.get(id=999)
+    with pytest.raises(Person.MultipleObjectsReturned, match="city='London'"):
+        await Person.objects.get(city="London")
+    with pytest.raises(Exception, match="expected an integer"):
+        await Person.objects.get(id="x")  # values are still validated on the prepared path
+    with pytest.raises(Person.MultipleObjectsReturned):  # a bool value: its own shape
+        await Person.objects.get(is_active=True)
+
+
 async def test_first_and_last(db):
     people = await seed()
     assert (await Person.objects.first()) == people[0]

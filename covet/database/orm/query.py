@@ -499,12 +499,14 @@ class QuerySet(Generic[T]):
 
     async def get(self, *args: Q, **kwargs: Any) -> T:
         """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
-        filters = self._filters + (Q(*args, **kwargs),) if (args or kwargs) else self._filters
-        if self._limit is None and not self._offset:
-            qs = self._chain(_filters=filters, _limit=2, _order=())
-        else:
-            qs = self._chain(_filters=filters)
-        rows = await qs._fetch_all()
+        rows = await self._get_prepared(kwargs) if not args and kwargs else None
+        if rows is None:
+            filters = self._filters + (Q(*args, **kwargs),) if (args or kwargs) else self._filters
+            if self._limit is None and not self._offset:
+                qs = self._chain(_filters=filters, _limit=2, _order=())
+            else:
+                qs = self._chain(_filters=filters)
+            rows = await qs._fetch_all()
         if len(rows) == 1:
             return rows[0]
         desc = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
@@ -514,6 +516,40 @@ class QuerySet(Generic[T]):
         raise self.model.MultipleObjectsReturned(
             f"get() returned more than one {self.model.__name__} ({desc or 'no filters'}); "
             f"use filter() or first()")
+
+    async def _get_prepared(self, kwargs: dict[str, Any]) -> list[Any] | None:
+        """``get(**kwargs)`` of a plain QuerySet (``Model.objects.get(pk=1)``) whose shape was
+        prepared before: the rows, without building the filtered QuerySet. None otherwise.
+
+        The key is what :meth:`_shape` gives for ``self.filter(**kwargs)`` with ``LIMIT 2`` and
+        no ordering, so the entry is the one the general path made and keeps using.
+        """
+        if (self._filters or self._annotations or self._mode != "model" or self._limit is not None
+                or self._offset or self._distinct or self._select_related or self._prefetch):
+            return None
+        names = sorted(kwargs)
+        values = [kwargs[name] for name in names]
+        for value in values:
+            if type(value) not in _SCALARS:
+                return None
+        adapter = _adapter(self._using)
+        dialect = adapter.dialect
+        entry = _PREPARED.get((self.model, dialect, "model", (),
+                               (("AND", False, tuple([(name, 1) for name in names])),),
+                               (), True, False, False, ()))
+        if entry is None:
+            return None
+        sql, steps, plan = entry
+        params: list[Any] = []
+        for step, value in zip(steps, values):
+            if step is not None:
+                field, lookup = step
+                params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
+        params.append(2)
+        results = plan.decode(await adapter.run_fetch(sql, params))
+        if self._using != "default":
+            _remember_db(results, plan, self._using)
+        return results
 
     def _unordered(self) -> QuerySet[T]:
         """The same rows without ORDER BY, unless a limit or offset makes the order matter."""
