@@ -15,8 +15,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from covet import _native
 from covet.database import connections
+from covet.database.adapters import pg_codecs
 from covet.database.adapters.base import PoolStats
 from covet.database.adapters.postgresql import PostgreSQLAdapter, PostgreSQLConnection
 from covet.database.config import DatabaseConfig
@@ -449,6 +453,45 @@ async def test_unknown_connect_option_is_reported_when_connecting(
 
 
 # codecs -------------------------------------------------------------------------------------------
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-(2**31) * 86_400_000_000, max_value=2**31 * 86_400_000_000),
+    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**31 - 1, -(2**31), -730_119, -730_120,
+                     2_921_939, 2_921_940, 252_423_993_599_999_999, 252_423_993_600_000_000,
+                     -63_082_281_600_000_000, -63_082_281_600_000_001]),
+))
+def test_rust_date_and_time_decoders_match_the_reference(value: int) -> None:
+    """pg_codecs' Python decoders are the reference of the Rust ones asyncpg calls per value."""
+    rs = _native.native
+    assert rs is not None, f"the Rust core is not built: {_native.IMPORT_ERROR}"
+    for reference, fast in ((pg_codecs._decode_date, rs.pg_date),
+                            (pg_codecs._decode_timestamp, rs.pg_timestamp),
+                            (pg_codecs._decode_timestamptz, rs.pg_timestamptz)):
+        if fast is rs.pg_date and not -(2**31) <= value < 2**31:
+            continue  # a date is an int32 on the wire
+        try:
+            expected: Any = reference((value,))
+        except (OverflowError, ValueError) as exc:
+            expected = type(exc)
+        try:
+            got: Any = fast((value,))
+        except (OverflowError, ValueError) as exc:
+            got = type(exc)
+        if isinstance(expected, type):
+            assert isinstance(got, type) and issubclass(got, (OverflowError, ValueError)), value
+        else:
+            assert got == expected and type(got) is type(expected), value
+            assert getattr(got, "tzinfo", None) is getattr(expected, "tzinfo", None)
+
+
+def test_the_rust_decoders_are_installed_unless_pure_python() -> None:
+    if _native.USE_NATIVE and _native.native is not None:
+        assert pg_codecs._dec_timestamptz is _native.native.pg_timestamptz
+    else:
+        assert pg_codecs._dec_timestamptz is pg_codecs._decode_timestamptz
+
+
 async def test_infinities_written_by_others_read_back_as_the_extremes(
     pg_url: str, closing: None
 ) -> None:

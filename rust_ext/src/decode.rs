@@ -218,6 +218,33 @@ fn shift(dt: DateTime, seconds: i64) -> Option<DateTime> {
     })
 }
 
+/// Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A PostgreSQL date (days since 2000-01-01, as asyncpg's `tuple` format gives it); `None` when
+/// it leaves the years 1 to 9999.
+pub fn pg_date(days: i64) -> Option<Date> {
+    civil_from_days(PG_EPOCH_DAYS.checked_add(days)?)
+}
+
+/// A PostgreSQL timestamp (microseconds since 2000-01-01 00:00); `None` when it leaves the years
+/// 1 to 9999.
+pub fn pg_timestamp(micros: i64) -> Option<DateTime> {
+    let date = pg_date(micros.div_euclid(MICROS_PER_DAY))?;
+    let in_day = micros.rem_euclid(MICROS_PER_DAY);
+    let seconds = in_day / 1_000_000;
+    Some(DateTime {
+        date,
+        time: Time {
+            hour: (seconds / 3600) as u8,
+            minute: (seconds / 60 % 60) as u8,
+            second: (seconds % 60) as u8,
+            microsecond: (in_day % 1_000_000) as u32,
+        },
+    })
+}
+
 /// The canonical `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` form as the UUID's 128-bit integer.
 pub fn parse_uuid(text: &str) -> Option<u128> {
     let b = text.as_bytes();
@@ -494,6 +521,40 @@ mod tests {
             assert_eq!(days_from_civil(date), days);
         }
         assert_eq!(civil_from_days(-719_163), None);
+        let at = |y, mo, d, h, mi, s, us| DateTime {
+            date: Date {
+                year: y,
+                month: mo,
+                day: d,
+            },
+            time: Time {
+                hour: h,
+                minute: mi,
+                second: s,
+                microsecond: us,
+            },
+        };
+        assert_eq!(pg_timestamp(0), Some(at(2000, 1, 1, 0, 0, 0, 0)));
+        assert_eq!(
+            pg_timestamp(-1),
+            Some(at(1999, 12, 31, 23, 59, 59, 999_999))
+        );
+        assert_eq!(
+            pg_timestamp(86_400_000_000 + 3_723_000_004),
+            Some(at(2000, 1, 2, 1, 2, 3, 4))
+        );
+        assert_eq!(pg_timestamp(i64::MAX), None);
+        assert_eq!(pg_timestamp(i64::MIN), None);
+        assert_eq!(
+            pg_date(-730_119),
+            Some(Date {
+                year: 1,
+                month: 1,
+                day: 1
+            })
+        );
+        assert_eq!(pg_date(-730_120), None);
+        assert_eq!(pg_date(i64::MAX), None);
         assert_eq!(civil_from_days(2_932_897), None);
     }
 

@@ -34,7 +34,7 @@
 
 use std::ptr;
 
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{
@@ -48,8 +48,107 @@ use crate::decode;
 /// Add `RowPlan` and `decode_rows` to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_date, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_timestamp, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_timestamptz, m)?)?;
     m.add_class::<RowPlan>()?;
     Ok(())
+}
+
+// asyncpg `tuple`-format decoders (covet/database/adapters/pg_codecs.py has the reference) -------
+fn pg_value(data: &Bound<'_, PyTuple>) -> PyResult<i64> {
+    data.get_item(0)?.extract()
+}
+
+fn out_of_range() -> PyErr {
+    PyOverflowError::new_err("date value out of range")
+}
+
+/// `(days since 2000-01-01,)` as a date; PostgreSQL's infinities (the int32 extremes) as
+/// `date.max`/`date.min`.
+#[pyfunction]
+fn pg_date<'py>(data: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyDate>> {
+    let py = data.py();
+    let days = pg_value(data)?;
+    let d = match decode::pg_date(days) {
+        Some(d) => d,
+        None if days == i64::from(i32::MAX) => decode::Date {
+            year: 9999,
+            month: 12,
+            day: 31,
+        },
+        None if days == i64::from(i32::MIN) => decode::Date {
+            year: 1,
+            month: 1,
+            day: 1,
+        },
+        None => return Err(out_of_range()),
+    };
+    PyDate::new(py, d.year, d.month, d.day)
+}
+
+fn pg_datetime<'py>(
+    data: &Bound<'py, PyTuple>,
+    tz: Option<&Bound<'py, PyTzInfo>>,
+) -> PyResult<Bound<'py, PyDateTime>> {
+    let micros = pg_value(data)?;
+    let v = match decode::pg_timestamp(micros) {
+        Some(v) => v,
+        None if micros == i64::MAX => decode::DateTime {
+            date: decode::Date {
+                year: 9999,
+                month: 12,
+                day: 31,
+            },
+            time: decode::Time {
+                hour: 23,
+                minute: 59,
+                second: 59,
+                microsecond: 999_999,
+            },
+        },
+        None if micros == i64::MIN => decode::DateTime {
+            date: decode::Date {
+                year: 1,
+                month: 1,
+                day: 1,
+            },
+            time: decode::Time {
+                hour: 0,
+                minute: 0,
+                second: 0,
+                microsecond: 0,
+            },
+        },
+        None => return Err(out_of_range()),
+    };
+    let (d, t) = (v.date, v.time);
+    PyDateTime::new(
+        data.py(),
+        d.year,
+        d.month,
+        d.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.microsecond,
+        tz,
+    )
+}
+
+/// `(microseconds since 2000-01-01 00:00,)` as a naive datetime; the int64 extremes
+/// ('infinity') as `datetime.max`/`datetime.min`.
+#[pyfunction]
+fn pg_timestamp<'py>(data: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyDateTime>> {
+    pg_datetime(data, None)
+}
+
+/// `(microseconds since 2000-01-01 00:00 UTC,)` as an aware datetime in UTC; the int64 extremes
+/// ('infinity') as `datetime.max`/`datetime.min` in UTC.
+#[pyfunction]
+fn pg_timestamptz<'py>(data: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyDateTime>> {
+    let utc = timezone_utc(data.py());
+    pg_datetime(data, Some(&utc))
 }
 
 /// What a plan produces per row.

@@ -104,6 +104,19 @@ def _q_shape(q: Q) -> tuple[Any, ...] | None:
     return (q.connector, q.negated, tuple(out))
 
 
+def _bind(steps: Sequence[Any], values: Sequence[Any], dialect: str) -> list[Any]:
+    """The parameters of a prepared shape: each filter value validated and converted by the
+    (field, lookup) its recipe step names (None: a value that is not a parameter)."""
+    params: list[Any] = []
+    for step, value in zip(steps, values):
+        if step is not None:
+            field, lookup = step
+            if type(value) not in _SCALARS and hasattr(value, "_meta"):
+                value = value.pk
+            params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
+    return params
+
+
 def _remember_db(objs: list[Any], plan: RowPlan, alias: str) -> None:
     """Instances loaded from a non-default alias keep it: their saves, relation managers and
     lazy loads go to the same database."""
@@ -416,14 +429,7 @@ class QuerySet(Generic[T]):
                 _PREPARED[key] = (sql, tuple(recipe), plan)
             return sql, params, plan
         sql, steps, plan = entry
-        params = []
-        values = [v for q in self._filters for _, v in q.leaves()]
-        for step, value in zip(steps, values):
-            if step is not None:
-                field, lookup = step
-                if type(value) not in _SCALARS and hasattr(value, "_meta"):
-                    value = value.pk
-                params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
+        params = _bind(steps, [v for q in self._filters for _, v in q.leaves()], dialect)
         if self._limit is not None:
             params.append(self._limit)
         if self._offset:
@@ -540,11 +546,7 @@ class QuerySet(Generic[T]):
         if entry is None:
             return None
         sql, steps, plan = entry
-        params: list[Any] = []
-        for step, value in zip(steps, values):
-            if step is not None:
-                field, lookup = step
-                params.extend(lookup.param_values(field, lookup.prepare(field, value), dialect))
+        params = _bind(steps, values, dialect)
         params.append(2)
         results = plan.decode(await adapter.run_fetch(sql, params))
         if self._using != "default":
