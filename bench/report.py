@@ -187,8 +187,9 @@ def build(results: dict[str, Any], out_dir: str = HERE) -> str:
                            f"engine `{info.get('engine', '?')}`"
                            + (f", implementation `{info['implementation']}`"
                               if "implementation" in info else "")
-                           + (f", bundled SQLite {info['bundled_sqlite']}"
-                              if info.get("bundled_sqlite") else "")
+                           + (f", native engine on SQLite {sqlite}"
+                              if (sqlite := info.get("native_sqlite")
+                                  or info.get("bundled_sqlite")) else "")
                            + (f", pragmas {info['pragmas']}" if "pragmas" in info else "")
                            + (f", settings {info['settings']}" if "settings" in info else "")
                            + (f" — {extra}" if extra else ""))

@@ -87,7 +87,9 @@ class Covet(Contender):
         }
         if self.db == "sqlite" and "native" in out["engine"].lower():
             v = getattr(_native.native, "sqlite_version", None)
-            out["bundled_sqlite"] = v() if callable(v) else v
+            bundled = getattr(_native.native, "SQLITE_BUNDLED", False)
+            out["native_sqlite"] = (f"{v() if callable(v) else v} "
+                                    f"({'bundled' if bundled else 'the system libsqlite3'})")
         if self.db == "sqlite":
             out["pragmas"] = {k: (await a.fetch_value(f"PRAGMA {k}"))
                               for k in ("journal_mode", "synchronous", "foreign_keys")}
