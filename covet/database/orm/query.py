@@ -505,8 +505,13 @@ class QuerySet(Generic[T]):
 
     async def get(self, *args: Q, **kwargs: Any) -> T:
         """The one row matching; raises ``Model.DoesNotExist`` / ``MultipleObjectsReturned``."""
-        rows = await self._get_prepared(kwargs) if not args and kwargs else None
-        if rows is None:
+        prepared = self._get_prepared(kwargs) if not args and kwargs else None
+        if prepared is not None:
+            adapter, sql, params, plan = prepared
+            rows = plan.decode(await adapter.run_fetch(sql, params))
+            if self._using != "default":
+                _remember_db(rows, plan, self._using)
+        else:
             filters = self._filters + (Q(*args, **kwargs),) if (args or kwargs) else self._filters
             if self._limit is None and not self._offset:
                 qs = self._chain(_filters=filters, _limit=2, _order=())
@@ -523,9 +528,12 @@ class QuerySet(Generic[T]):
             f"get() returned more than one {self.model.__name__} ({desc or 'no filters'}); "
             f"use filter() or first()")
 
-    async def _get_prepared(self, kwargs: dict[str, Any]) -> list[Any] | None:
+    def _get_prepared(
+        self, kwargs: dict[str, Any]
+    ) -> tuple[Adapter, str, list[Any], RowPlan] | None:
         """``get(**kwargs)`` of a plain QuerySet (``Model.objects.get(pk=1)``) whose shape was
-        prepared before: the rows, without building the filtered QuerySet. None otherwise.
+        prepared before: adapter, SQL, parameters and row plan, without building the filtered
+        QuerySet. None otherwise.
 
         The key is what :meth:`_shape` gives for ``self.filter(**kwargs)`` with ``LIMIT 2`` and
         no ordering, so the entry is the one the general path made and keeps using.
@@ -548,10 +556,7 @@ class QuerySet(Generic[T]):
         sql, steps, plan = entry
         params = _bind(steps, values, dialect)
         params.append(2)
-        results = plan.decode(await adapter.run_fetch(sql, params))
-        if self._using != "default":
-            _remember_db(results, plan, self._using)
-        return results
+        return adapter, sql, params, plan
 
     def _unordered(self) -> QuerySet[T]:
         """The same rows without ORDER BY, unless a limit or offset makes the order matter."""
