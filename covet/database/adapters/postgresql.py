@@ -1,7 +1,8 @@
 """The PostgreSQL adapter: asyncpg connections in a small pool of our own, per alias and event loop.
 
-Barrier: the only module (with ``sqlite.py``) that touches a driver; it speaks asyncpg and hands
-back plain tuples and CovetPy errors (by SQLSTATE class: 23 → IntegrityError, 22 → DataError,
+Barrier: the only module (with the SQLite adapters) that touches a driver; it speaks asyncpg and
+hands back rows (asyncpg ``Record``s, which index, slice, compare and hash like tuples) and
+CovetPy errors (by SQLSTATE class: 23 → IntegrityError, 22 → DataError,
 42/0A → ProgrammingError, the rest → OperationalError).
 
 **The pool** (:class:`_PGPool`) holds connections opened with ``asyncpg.connect`` (the
