@@ -1,8 +1,9 @@
 """The query ledger: every statement a cell runs, its summary, and N+1 warnings.
 
 Barrier: listens to the adapters through their public hook (``Adapter.add_listener``, which
-reports a :class:`~covet.database.adapters.base.QueryEvent` for every statement) and keeps the
-events per cell. It never runs a query and never touches IPython; the extension calls
+reports a :class:`~covet.database.adapters.base.QueryEvent` for every statement), follows the
+adapters created later (``connections.on_adapter_created``: a ``configure()`` in a cell is
+recorded from its next statement on) and keeps the events per cell. It never runs a query and never touches IPython; the extension calls
 :meth:`QueryLedger.start_cell` / :meth:`QueryLedger.finish_cell` from IPython's events.
 
 An N+1 pattern is one SQL text run many times in one cell, each time filtered on a key:
